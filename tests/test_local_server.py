@@ -1,0 +1,81 @@
+"""Starting, sharing and stopping the bundled server; each fault gives one clear message."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from aieng import local_server
+from aieng.errors import ServerNotInstalled, ServerStartError
+
+
+def test_a_second_connect_reuses_the_running_server(llm):
+    first = local_server.ensure_running()
+    again = local_server.ensure_running()
+    assert first == again and first.base_url == llm.base_url
+
+
+def test_the_model_file_comes_from_the_installed_package():
+    path = local_server.model_path()
+    assert path.suffix == ".gguf" and path.stat().st_size > 50_000_000
+
+
+@pytest.fixture()
+def own_home(tmp_path, monkeypatch):
+    """A separate state folder: a second, private server for tests that break things."""
+    monkeypatch.setenv("AIENG_HOME", str(tmp_path))
+    yield tmp_path
+    local_server.stop()
+
+
+def test_two_processes_asking_at_once_start_one_server(own_home):
+    code = "from aieng import local_server; print(local_server.ensure_running().pid)"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    pids = {p.communicate(timeout=120)[0].strip() for p in procs}
+    assert len(pids) == 1 and all(p.returncode == 0 for p in procs)
+
+
+def test_a_taken_port_is_not_an_error(own_home, llm):
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    try:
+        # The session's server, or the blocker, may hold the preferred port: either way a free one is used.
+        server = local_server.ensure_running()
+        assert server.base_url != llm.base_url and server.port != blocker.getsockname()[1]
+    finally:
+        blocker.close()
+
+
+def test_a_crashed_server_is_restarted_on_the_next_connect(own_home):
+    first = local_server.ensure_running()
+    os.kill(first.pid, signal.SIGKILL)
+    time.sleep(0.2)
+    assert local_server.running_server() is None
+    second = local_server.ensure_running()
+    assert second.pid != first.pid
+
+
+def test_a_server_that_dies_at_start_reports_its_log(own_home, monkeypatch):
+    def spawn_failing(log_path):
+        log_path.write_text("llama_model_load: error loading model: corrupted file\n")
+        return subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
+
+    monkeypatch.setattr(local_server, "_spawn", spawn_failing)
+    with pytest.raises(ServerStartError, match=r"exited while starting \(exit code 3\)[\s\S]*corrupted file[\s\S]*doctor"):
+        local_server.ensure_running()
+
+
+def test_missing_server_package_says_how_to_install(own_home, monkeypatch):
+    real = local_server.importlib.util.find_spec
+    monkeypatch.setattr(local_server.importlib.util, "find_spec", lambda name: None if name == "llama_cpp" else real(name))
+    with pytest.raises(ServerNotInstalled, match="make lab"):
+        local_server.ensure_running()
+
+
+def test_stop_when_nothing_runs_is_harmless(own_home):
+    assert local_server.stop() is False

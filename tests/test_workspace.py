@@ -1,0 +1,28 @@
+from aieng import workspace
+
+
+def _chapter(folder, name, text):
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(text)
+
+
+def test_missing_chapters_are_copied(tmp_path):
+    source, target = tmp_path / "notebooks", tmp_path / "workspace"
+    _chapter(source, "00_setup.ipynb", "v1")
+    copied, kept = workspace.sync(source, target)
+    assert [p.name for p in copied] == ["00_setup.ipynb"] and kept == []
+    assert (target / "00_setup.ipynb").read_text() == "v1"
+
+
+def test_learner_work_is_never_overwritten_and_a_new_version_lands_beside_it(tmp_path):
+    source, target = tmp_path / "notebooks", tmp_path / "workspace"
+    _chapter(source, "00_setup.ipynb", "v1")
+    workspace.sync(source, target)
+    (target / "00_setup.ipynb").write_text("my answers")
+    assert workspace.sync(source, target) == ([], [])  # nothing new: nothing happens
+    _chapter(source, "00_setup.ipynb", "v2")
+    copied, kept = workspace.sync(source, target)
+    assert (target / "00_setup.ipynb").read_text() == "my answers"
+    assert [p.name for p in kept] == ["00_setup.ipynb"]
+    assert len(copied) == 1 and copied[0].read_text() == "v2" and copied[0].name.startswith("00_setup.new-")
+    assert workspace.sync(source, target)[0] == []  # the new version is not copied twice
