@@ -1,0 +1,37 @@
+"""The learner copies run: everything before the first exercise works, and each check on an
+untouched stub prints "not attempted" instead of a traceback."""
+
+import os
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from aieng.checks import STRICT_ENV
+from aieng.exercises import ROOT
+
+COPIES = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def _text(outputs):
+    return "".join(o.get("text", "") or "".join(o.get("data", {}).get("text/plain", "")) for o in outputs)
+
+
+@pytest.mark.parametrize("path", COPIES, ids=[p.name for p in COPIES])
+def test_exercise_copy_runs_and_checks_give_feedback(path):
+    notebook = nbformat.read(path, as_version=4)
+    env = {k: v for k, v in os.environ.items() if k != STRICT_ENV}  # a learner's kernel: checks do not raise
+    client = NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(path.parent)}})
+    with client.setup_kernel(env=env):
+        for index, cell in enumerate(notebook.cells):
+            if cell.cell_type == "code":
+                client.execute_cell(cell, index)
+    code_cells = [c for c in notebook.cells if c.cell_type == "code"]
+    errors = [(i, o.get("ename"), o.get("evalue")) for i, c in enumerate(code_cells) for o in c.outputs
+              if o.get("output_type") == "error"]
+    assert not errors, f"{path.name}: cells raised {errors}"
+    check_cells = [c for c in code_cells if c.source.startswith("checks.")]
+    assert check_cells, f"{path.name} has no exercise check"
+    for cell in check_cells:
+        assert "not attempted" in _text(cell.outputs), f"{path.name}: {cell.source!r} printed {_text(cell.outputs)!r}"
