@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -286,7 +286,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
     raise OSError(f"Could not bind any port on {host}.")
 
 
-def serve(settings: ServerSettings, *, host: str = "127.0.0.1", port: int = 8081, on_ready=None) -> None:
+def serve(settings: ServerSettings, *, host: str = "127.0.0.1", port: int = 8081,
+          on_ready: Callable[[int], None] | None = None) -> None:
     """Serve in the foreground until interrupted; `on_ready(port)` runs once the port is bound."""
     import uvicorn
 
