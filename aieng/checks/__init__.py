@@ -1,10 +1,19 @@
 """Exercise checks: call one after your answer, e.g. `checks.build_messages(build_messages)`.
 
 Each check prints what is right, what is wrong with a hint, or that the exercise is not
-attempted yet. The answers stay in solutions/; no feedback reveals them.
+attempted yet. The answers stay in solutions/; no feedback reveals them. One module per
+chapter (`ch00.py`, `ch01.py`, ...); every name in a chapter module's `__all__` is a check.
 """
 
-from aieng.checks._result import STRICT_ENV, Result
-from aieng.checks.ch00 import build_messages, reply_text
+import importlib
+import pkgutil
 
-__all__ = ["STRICT_ENV", "Result", "build_messages", "reply_text"]
+from aieng.checks._result import STRICT_ENV, Result
+
+__all__ = ["STRICT_ENV", "Result"]
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("ch")):
+    _chapter = importlib.import_module(f"{__name__}.{_module}")
+    for _name in _chapter.__all__:
+        globals()[_name] = getattr(_chapter, _name)
+        __all__.append(_name)

