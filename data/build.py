@@ -111,12 +111,17 @@ def make_orders_and_invoices(rng: random.Random, customer: dict, until: date, co
     return orders, invoices
 
 
-def fill_placeholders(text: str, customer: dict, orders: list, invoices: list, rng: random.Random) -> str:
+def placeholder_values(text: str, customer: dict, orders: list, invoices: list, rng: random.Random) -> dict:
+    """One value per placeholder for a ticket, so subject and body quote the same ids."""
     values = {"{name}": customer["contact_name"].split()[0], "{company}": customer["company"], "{email}": customer["email"]}
     if "{order_id}" in text:
         values["{order_id}"] = rng.choice(orders[-3:])["order_id"]
     if "{invoice_id}" in text:
         values["{invoice_id}"] = rng.choice(invoices[-3:])["invoice_id"]
+    return values
+
+
+def fill_placeholders(text: str, values: dict) -> str:
     for key, value in values.items():
         text = text.replace(key, value)
     return text
@@ -182,10 +187,10 @@ def main() -> None:
         if ("{order_id}" in ticket["body"] + ticket["subject"] and not mine_orders) or (
                 "{invoice_id}" in ticket["body"] + ticket["subject"] and not mine_invoices):
             raise SystemExit(f"{ticket['source']}: quotes an order/invoice but its tier {ticket['tier']!r} has none")
+        values = placeholder_values(ticket["subject"] + ticket["body"], customer, mine_orders, mine_invoices, rng)
         ticket.update({
             "id": f"T-{10000 + n}", "created_at": created.isoformat(timespec="minutes"), "customer_id": customer["customer_id"],
-            "subject": fill_placeholders(ticket["subject"], customer, mine_orders, mine_invoices, rng),
-            "body": fill_placeholders(ticket["body"], customer, mine_orders, mine_invoices, rng),
+            "subject": fill_placeholders(ticket["subject"], values), "body": fill_placeholders(ticket["body"], values),
         })
     assign_splits(tickets, rng)
     fields = ["id", "created_at", "channel", "tier", "customer_id", "subject", "body", "intent", "priority"]
