@@ -27,7 +27,7 @@ def _serve(args: argparse.Namespace) -> int:
         local_server.write_state(os.getpid(), port, log_path)
 
     try:
-        serving.serve(settings, port=args.port, on_ready=record)
+        serving.serve(settings, host=args.host, port=args.port, on_ready=record)
     finally:
         state = local_server.state_dir() / "server.json"
         try:
@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the local model server in the foreground")
     serve.add_argument("--port", type=int, default=8081, help="preferred port; a free one is taken if busy")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on; 0.0.0.0 serves a classroom (default: this machine only)")
     serve.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     serve.set_defaults(run=_serve)
     sub.add_parser("start", help="start (or reuse) the backend and print where it is").set_defaults(run=_start)
