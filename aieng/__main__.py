@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 
 from aieng.errors import AiengError
@@ -26,6 +27,8 @@ def _serve(args: argparse.Namespace) -> int:
     def record(port: int) -> None:
         local_server.write_state(os.getpid(), port, log_path)
 
+    # uvicorn re-raises SIGTERM after its graceful shutdown; exit through `finally` instead of dying there.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         serving.serve(settings, host=args.host, port=args.port, on_ready=record)
     finally:
