@@ -32,7 +32,8 @@ $(STAMP): requirements.txt pyproject.toml
 lab: setup
 	$(BIN)/python -m aieng workspace
 	$(BIN)/python -m aieng start
-	$(BIN)/jupyter lab --notebook-dir=workspace
+	$(BIN)/jupyter lab --notebook-dir=workspace --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
+		$$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # The app's browser test drives Debian's Chromium; install it where we can (root + apt-get).
 browser:
