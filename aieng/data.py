@@ -102,7 +102,7 @@ def load_graded_answers() -> pd.DataFrame:
 
 
 def load_seed_feedback() -> pd.DataFrame:
-    """Feedback from a week of the chapter 03 prototype, in the format the app appends.
+    """Feedback from the first two weeks of the chapter 03 prototype, in the format the app appends.
 
     Columns: created_at, ticket, proposed_intent, draft_reply, rating ("up"/"down"), comment,
     corrected_intent (or None), prompt_version, model."""
