@@ -219,7 +219,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app = FastAPI(title="aieng local model server")
 
     @app.get("/health")
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         return {"status": "ok", "model": settings.model_name}
 
     @app.get("/v1/models")

@@ -79,3 +79,16 @@ def test_missing_server_package_says_how_to_install(own_home, monkeypatch):
 
 def test_stop_when_nothing_runs_is_harmless(own_home):
     assert local_server.stop() is False
+
+
+def test_a_hung_server_is_replaced_not_left_running(own_home, monkeypatch):
+    """Alive but silent (a wedged process): after HUNG_AFTER_S it is stopped and a fresh one started."""
+    monkeypatch.setattr(local_server, "HUNG_AFTER_S", 0.5)
+    silent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    local_server.write_state(silent.pid, closed_port, own_home / "server.log")
+    server = local_server.ensure_running()
+    assert server.pid != silent.pid
+    assert silent.wait(timeout=10) is not None  # the silent process was terminated
