@@ -1,0 +1,104 @@
+"""Chapter 02's checks: "not attempted" for the stub, a pass for the solution, a hint for a plausible slip.
+
+The stub and the solution are taken from notebooks/ and solutions/ themselves."""
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from aieng import checks, triage
+from aieng.checks import STRICT_ENV
+from aieng.errors import ExerciseCheckFailed
+from notebook_code import exercise_cell, load_function
+
+CH02 = "02_prompting.ipynb"
+NAMESPACE = {"TriageReply": triage.TriageReply, "ValidationError": ValidationError}
+
+
+@pytest.fixture(autouse=True)
+def learner_mode(monkeypatch):
+    """Checks return their verdict instead of raising, as for a learner."""
+    monkeypatch.delenv(STRICT_ENV, raising=False)
+
+
+def _verdicts(check, name, wrong):
+    stub = load_function("notebooks", CH02, name, NAMESPACE)
+    solution = load_function("solutions", CH02, name, NAMESPACE)
+    return check(stub), check(solution), check(wrong)
+
+
+def _no_solution_leaks(result, name):
+    solution_lines = [l.strip() for l in exercise_cell("solutions", CH02, name).splitlines()
+                      if l.strip() and not l.strip().startswith(("#", "def ", "return", ")", "]", "}", "try:", "except"))]
+    for line in solution_lines:
+        assert line not in str(result), f"feedback reveals the solution line {line!r}"
+
+
+def test_few_shot_messages():
+    def ticket_first(instructions, examples, ticket):
+        messages = [{"role": "system", "content": instructions}, {"role": "user", "content": ticket}]
+        for example_ticket, answer in examples:
+            messages += [{"role": "user", "content": example_ticket}, {"role": "assistant", "content": answer}]
+        return messages
+
+    stub, solution, wrong = _verdicts(checks.few_shot_messages, "few_shot_messages", ticket_first)
+    assert stub.status == "todo" and "not attempted" in str(stub)
+    assert solution.passed, str(solution)
+    assert wrong.status == "fail" and "turn 1 of 8" in str(wrong) and "Hint:" in str(wrong)
+    _no_solution_leaks(wrong, "few_shot_messages")
+
+
+def test_few_shot_messages_wants_answers_as_assistant_turns():
+    def answers_as_user(instructions, examples, ticket):
+        turns = [{"role": "user", "content": part} for pair in examples for part in pair]
+        return [{"role": "system", "content": instructions}, *turns, {"role": "user", "content": ticket}]
+
+    result = checks.few_shot_messages(answers_as_user)
+    assert result.status == "fail" and "roles" in str(result) and "assistant turn" in str(result)
+
+
+def test_parse_reply():
+    stub, solution, wrong = _verdicts(checks.parse_reply, "parse_reply", json.loads)
+    assert stub.status == "todo"
+    assert solution.passed, str(solution)
+    assert wrong.status == "fail" and "accepted a reply with an unknown queue" in str(wrong) and "Hint:" in str(wrong)
+    _no_solution_leaks(wrong, "parse_reply")
+
+
+def test_parse_reply_must_flag_rather_than_raise():
+    result = checks.parse_reply(triage.TriageReply.model_validate_json)
+    assert result.status == "fail" and "raised ValidationError instead of returning None" in str(result)
+
+
+def test_cost_per_1000_tickets():
+    def per_ticket(prompt_tokens, completion_tokens, usd_in, usd_out):
+        return (prompt_tokens * usd_in + completion_tokens * usd_out) / 1_000_000
+
+    stub, solution, wrong = _verdicts(checks.cost_per_1000_tickets, "cost_per_1000_tickets", per_ticket)
+    assert stub.status == "todo"
+    assert solution.passed, str(solution)
+    assert wrong.status == "fail" and "a thousand times too little" in str(wrong) and "Hint:" in str(wrong)
+    _no_solution_leaks(wrong, "cost_per_1000_tickets")
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (lambda p, c, i, o: 1000 * (p * o + c * i) / 1e6, "prices seem swapped"),
+    (lambda p, c, i, o: 1000 * (p * i + c * o), "a million times too much"),
+    (lambda p, c, i, o: 1000 * (p + c) * i / 1e6, "does not match"),
+    (lambda p, c, i, o: "0.08", "not a number"),
+])
+def test_cost_per_1000_tickets_names_the_slip(wrong, message):
+    result = checks.cost_per_1000_tickets(wrong)
+    assert result.status == "fail" and message in str(result)
+
+
+def test_a_call_result_instead_of_the_function_says_what_to_type():
+    with pytest.raises(TypeError, match=r"checks.parse_reply\(parse_reply\)"):
+        checks.parse_reply(None)
+
+
+def test_under_the_test_run_a_failing_check_raises(monkeypatch):
+    monkeypatch.setenv(STRICT_ENV, "1")
+    with pytest.raises(ExerciseCheckFailed, match="2.3"):
+        checks.cost_per_1000_tickets(lambda *args: None)
