@@ -7,50 +7,32 @@ import pytest
 from aieng import checks
 from aieng.checks import STRICT_ENV
 from aieng.errors import ExerciseCheckFailed
-from notebook_code import exercise_cell, load_function
+from notebook_code import assert_no_solution_leak, verdicts
 
 CH00 = "00_setup.ipynb"
-
-
-@pytest.fixture(autouse=True)
-def learner_mode(monkeypatch):
-    """Checks return their verdict instead of raising, as for a learner."""
-    monkeypatch.delenv(STRICT_ENV, raising=False)
-
-
-def _verdicts(check, name, notebook, wrong):
-    stub = load_function("notebooks", notebook, name)
-    solution = load_function("solutions", notebook, name)
-    return check(stub), check(solution), check(wrong)
-
-
-def _no_solution_leaks(result, notebook, name):
-    solution_lines = [l.strip() for l in exercise_cell("solutions", notebook, name).splitlines()
-                      if l.strip() and not l.strip().startswith(("#", "def ", "return", ")", "]", "}"))]
-    for line in solution_lines:
-        assert line not in str(result), f"feedback reveals the solution line {line!r}"
+pytestmark = pytest.mark.usefixtures("learner_mode")
 
 
 def test_build_messages():
     def user_first(system_prompt, ticket):
         return [{"role": "user", "content": ticket}, {"role": "system", "content": system_prompt}]
 
-    stub, solution, wrong = _verdicts(checks.build_messages, "build_messages", CH00, user_first)
+    stub, solution, wrong = verdicts(CH00, checks.build_messages, "build_messages", user_first)
     assert stub.status == "todo" and "not attempted" in str(stub)
     assert solution.passed, str(solution)
     assert wrong.status == "fail" and "roles ['user', 'system']" in str(wrong) and "Hint:" in str(wrong)
-    _no_solution_leaks(wrong, CH00, "build_messages")
+    assert_no_solution_leak(wrong, CH00, "build_messages")
 
 
 def test_reply_text():
     def ignores_finish_reason(completion):
         return completion.choices[0].message.content
 
-    stub, solution, wrong = _verdicts(checks.reply_text, "reply_text", CH00, ignores_finish_reason)
+    stub, solution, wrong = verdicts(CH00, checks.reply_text, "reply_text", ignores_finish_reason)
     assert stub.status == "todo"
     assert solution.passed, str(solution)
     assert wrong.status == "fail" and "finish_reason='length'" in str(wrong) and "Hint:" in str(wrong)
-    _no_solution_leaks(wrong, CH00, "reply_text")
+    assert_no_solution_leak(wrong, CH00, "reply_text")
 
 
 def test_reply_text_rejects_returning_the_whole_object():

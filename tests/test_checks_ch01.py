@@ -8,15 +8,10 @@ import pytest
 from aieng import checks, classic, data
 from aieng.checks import STRICT_ENV
 from aieng.errors import ExerciseCheckFailed
-from notebook_code import exercise_cell, load_function
+from notebook_code import assert_no_solution_leak, load_function, verdicts
 
 CH01 = "01_ml_workflow.ipynb"
-
-
-@pytest.fixture(autouse=True)
-def learner_mode(monkeypatch):
-    """Checks return their verdict instead of raising, as for a learner."""
-    monkeypatch.delenv(STRICT_ENV, raising=False)
+pytestmark = pytest.mark.usefixtures("learner_mode")
 
 
 @pytest.fixture(scope="module")
@@ -25,29 +20,16 @@ def router():
     return classic.train_text_classifier(data.stratified_sample(data.load_tickets("train"), 250), C=1.0)
 
 
-def _verdicts(check, name, wrong, namespace=None):
-    stub = load_function("notebooks", CH01, name, namespace)
-    solution = load_function("solutions", CH01, name, namespace)
-    return check(stub), check(solution), check(wrong)
-
-
-def _no_solution_leaks(result, name):
-    solution_lines = [line.strip() for line in exercise_cell("solutions", CH01, name).splitlines()
-                      if line.strip() and not line.strip().startswith(("#", "def ", "return", ")", "]", "}"))]
-    for line in solution_lines:
-        assert line not in str(result), f"feedback reveals the solution line {line!r}"
-
-
 def test_labeling_cost():
     def in_minutes(n_labels, minutes_per_label, hourly_rate_usd, review_share=0.0):
         minutes = n_labels * minutes_per_label * (1 + review_share)
         return minutes, minutes * hourly_rate_usd
 
-    stub, solution, wrong = _verdicts(checks.labeling_cost, "labeling_cost", in_minutes)
+    stub, solution, wrong = verdicts(CH01, checks.labeling_cost, "labeling_cost", in_minutes)
     assert stub.status == "todo" and "not attempted" in str(stub)
     assert solution.passed, str(solution)
     assert wrong.status == "fail" and "count of minutes" in str(wrong) and "Hint:" in str(wrong)
-    _no_solution_leaks(wrong, "labeling_cost")
+    assert_no_solution_leak(wrong, CH01, "labeling_cost")
 
 
 def test_labeling_cost_forgetting_the_review():
@@ -69,11 +51,11 @@ def test_macro_f1():
     def accuracy(gold, predicted):
         return sum(g == p for g, p in zip(gold, predicted)) / len(gold)
 
-    stub, solution, wrong = _verdicts(checks.macro_f1, "macro_f1", accuracy)
+    stub, solution, wrong = verdicts(CH01, checks.macro_f1, "macro_f1", accuracy)
     assert stub.status == "todo"
     assert solution.passed, str(solution)
     assert wrong.status == "fail" and "(accuracy)" in str(wrong) and "Hint:" in str(wrong)
-    _no_solution_leaks(wrong, "macro_f1")
+    assert_no_solution_leak(wrong, CH01, "macro_f1")
 
 
 def test_macro_f1_weighted_mean_and_division_by_zero():
@@ -108,11 +90,11 @@ def test_predict_intent(router):
     def returns_the_array(ticket_text):
         return router.predict([ticket_text])
 
-    stub, solution, wrong = _verdicts(checks.predict_intent, "predict", returns_the_array, {"router": router})
+    stub, solution, wrong = verdicts(CH01, checks.predict_intent, "predict", returns_the_array, {"router": router})
     assert stub.status == "todo"
     assert solution.passed, str(solution)
     assert wrong.status == "fail" and "ndarray" in str(wrong) and "Hint:" in str(wrong)
-    _no_solution_leaks(wrong, "predict")
+    assert_no_solution_leak(wrong, CH01, "predict")
 
 
 def test_predict_intent_bare_string_constant_and_unknown_label(router):

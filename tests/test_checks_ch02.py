@@ -10,29 +10,11 @@ from pydantic import ValidationError
 from aieng import checks, triage
 from aieng.checks import STRICT_ENV
 from aieng.errors import ExerciseCheckFailed
-from notebook_code import exercise_cell, load_function
+from notebook_code import assert_no_solution_leak, verdicts
 
 CH02 = "02_prompting.ipynb"
 NAMESPACE = {"TriageReply": triage.TriageReply, "ValidationError": ValidationError}
-
-
-@pytest.fixture(autouse=True)
-def learner_mode(monkeypatch):
-    """Checks return their verdict instead of raising, as for a learner."""
-    monkeypatch.delenv(STRICT_ENV, raising=False)
-
-
-def _verdicts(check, name, wrong):
-    stub = load_function("notebooks", CH02, name, NAMESPACE)
-    solution = load_function("solutions", CH02, name, NAMESPACE)
-    return check(stub), check(solution), check(wrong)
-
-
-def _no_solution_leaks(result, name):
-    solution_lines = [l.strip() for l in exercise_cell("solutions", CH02, name).splitlines()
-                      if l.strip() and not l.strip().startswith(("#", "def ", "return", ")", "]", "}", "try:", "except"))]
-    for line in solution_lines:
-        assert line not in str(result), f"feedback reveals the solution line {line!r}"
+pytestmark = pytest.mark.usefixtures("learner_mode")
 
 
 def test_few_shot_messages():
@@ -42,11 +24,11 @@ def test_few_shot_messages():
             messages += [{"role": "user", "content": example_ticket}, {"role": "assistant", "content": answer}]
         return messages
 
-    stub, solution, wrong = _verdicts(checks.few_shot_messages, "few_shot_messages", ticket_first)
+    stub, solution, wrong = verdicts(CH02, checks.few_shot_messages, "few_shot_messages", ticket_first, NAMESPACE)
     assert stub.status == "todo" and "not attempted" in str(stub)
     assert solution.passed, str(solution)
     assert wrong.status == "fail" and "turn 1 of 8" in str(wrong) and "Hint:" in str(wrong)
-    _no_solution_leaks(wrong, "few_shot_messages")
+    assert_no_solution_leak(wrong, CH02, "few_shot_messages")
 
 
 def test_few_shot_messages_wants_answers_as_assistant_turns():
@@ -59,11 +41,11 @@ def test_few_shot_messages_wants_answers_as_assistant_turns():
 
 
 def test_parse_reply():
-    stub, solution, wrong = _verdicts(checks.parse_reply, "parse_reply", json.loads)
+    stub, solution, wrong = verdicts(CH02, checks.parse_reply, "parse_reply", json.loads, NAMESPACE)
     assert stub.status == "todo"
     assert solution.passed, str(solution)
     assert wrong.status == "fail" and "accepted a reply with an unknown queue" in str(wrong) and "Hint:" in str(wrong)
-    _no_solution_leaks(wrong, "parse_reply")
+    assert_no_solution_leak(wrong, CH02, "parse_reply")
 
 
 def test_parse_reply_must_flag_rather_than_raise():
@@ -75,11 +57,11 @@ def test_cost_per_1000_tickets():
     def per_ticket(prompt_tokens, completion_tokens, usd_in, usd_out):
         return (prompt_tokens * usd_in + completion_tokens * usd_out) / 1_000_000
 
-    stub, solution, wrong = _verdicts(checks.cost_per_1000_tickets, "cost_per_1000_tickets", per_ticket)
+    stub, solution, wrong = verdicts(CH02, checks.cost_per_1000_tickets, "cost_per_1000_tickets", per_ticket, NAMESPACE)
     assert stub.status == "todo"
     assert solution.passed, str(solution)
     assert wrong.status == "fail" and "a thousand times too little" in str(wrong) and "Hint:" in str(wrong)
-    _no_solution_leaks(wrong, "cost_per_1000_tickets")
+    assert_no_solution_leak(wrong, CH02, "cost_per_1000_tickets")
 
 
 @pytest.mark.parametrize("wrong, message", [

@@ -10,29 +10,11 @@ import pytest
 from aieng import checks
 from aieng.checks import STRICT_ENV
 from aieng.errors import ExerciseCheckFailed
-from notebook_code import exercise_cell, load_function
+from notebook_code import assert_no_solution_leak, verdicts
 
 CH03 = "03_prototype.ipynb"
 NAMESPACE = {"math": math, "pd": pd}
-
-
-@pytest.fixture(autouse=True)
-def learner_mode(monkeypatch):
-    """Checks return their verdict instead of raising, as for a learner."""
-    monkeypatch.delenv(STRICT_ENV, raising=False)
-
-
-def _verdicts(check, name, wrong):
-    stub = load_function("notebooks", CH03, name, NAMESPACE)
-    solution = load_function("solutions", CH03, name, NAMESPACE)
-    return check(stub), check(solution), check(wrong)
-
-
-def _no_solution_leaks(result, name):
-    solution_lines = [l.strip() for l in exercise_cell("solutions", CH03, name).splitlines()
-                      if l.strip() and not l.strip().startswith(("#", "def ", "return", ")", "]", "}"))]
-    for line in solution_lines:
-        assert line not in str(result), f"feedback reveals the solution line {line!r}"
+pytestmark = pytest.mark.usefixtures("learner_mode")
 
 
 def test_wilson_interval():
@@ -41,11 +23,11 @@ def test_wilson_interval():
         half_width = z * math.sqrt(rate * (1 - rate) / n)
         return rate - half_width, rate + half_width
 
-    stub, solution, wrong = _verdicts(checks.wilson_interval, "wilson_interval", textbook_interval)
+    stub, solution, wrong = verdicts(CH03, checks.wilson_interval, "wilson_interval", textbook_interval, NAMESPACE)
     assert stub.status == "todo" and "not attempted" in str(stub)
     assert solution.passed, str(solution)
     assert wrong.status == "fail" and "zero width" in str(wrong) and "Hint:" in str(wrong)
-    _no_solution_leaks(wrong, "wilson_interval")
+    assert_no_solution_leak(wrong, CH03, "wilson_interval")
 
 
 def test_wilson_interval_slips():
@@ -68,11 +50,11 @@ def test_to_eval_examples():
         fixed = votes[votes.corrected_intent.notna()].drop_duplicates("ticket", keep="last")
         return pd.DataFrame({"text": fixed.ticket, "intent": fixed.corrected_intent})
 
-    stub, solution, wrong = _verdicts(checks.to_eval_examples, "to_eval_examples", only_corrections)
+    stub, solution, wrong = verdicts(CH03, checks.to_eval_examples, "to_eval_examples", only_corrections, NAMESPACE)
     assert stub.status == "todo" and "not attempted" in str(stub)
     assert solution.passed, str(solution)
     assert wrong.status == "fail" and "is missing" in str(wrong) and "Hint:" in str(wrong)
-    _no_solution_leaks(wrong, "to_eval_examples")
+    assert_no_solution_leak(wrong, CH03, "to_eval_examples")
 
 
 @pytest.mark.parametrize("slip, message", [

@@ -7,41 +7,23 @@ import pytest
 from aieng import checks
 from aieng.checks import STRICT_ENV
 from aieng.errors import ExerciseCheckFailed
-from notebook_code import exercise_cell, load_function
+from notebook_code import assert_no_solution_leak, verdicts
 
 CH05 = "05_rag.ipynb"
-
-
-@pytest.fixture(autouse=True)
-def learner_mode(monkeypatch):
-    """Checks return their verdict instead of raising, as for a learner."""
-    monkeypatch.delenv(STRICT_ENV, raising=False)
-
-
-def _verdicts(check, name, wrong):
-    stub = load_function("notebooks", CH05, name)
-    solution = load_function("solutions", CH05, name)
-    return check(stub), check(solution), check(wrong)
-
-
-def _no_solution_leaks(result, name):
-    solution_lines = [line.strip() for line in exercise_cell("solutions", CH05, name).splitlines()
-                      if line.strip() and not line.strip().startswith(("#", "def ", "return", ")", "]", "}"))]
-    for line in solution_lines:
-        assert line not in str(result), f"feedback reveals the solution line {line!r}"
+pytestmark = pytest.mark.usefixtures("learner_mode")
 
 
 def test_recall_at_k():
     def ignores_k(retrieved_ids, gold_ids, k):
         return 1.0 if any(article_id in gold_ids for article_id in retrieved_ids) else 0.0
 
-    stub, solution, wrong = _verdicts(checks.recall_at_k, "recall_at_k", ignores_k)
+    stub, solution, wrong = verdicts(CH05, checks.recall_at_k, "recall_at_k", ignores_k)
     assert stub.status == "todo" and "not attempted" in str(stub) and "5.1" in str(stub)
     assert solution.passed, str(solution)
     assert wrong.status == "fail"
     assert "['KB-104', 'KB-101', 'KB-103'], ['KB-103'], 2) returned 1.0" in str(wrong)
     assert "Hint: Only the first k" in str(wrong)
-    _no_solution_leaks(wrong, "recall_at_k")
+    assert_no_solution_leak(wrong, CH05, "recall_at_k")
 
 
 def test_recall_at_k_with_only_the_first_gold_article():
@@ -64,11 +46,11 @@ def test_reciprocal_rank():
                 return 1 / rank
         return 0.0
 
-    stub, solution, wrong = _verdicts(checks.reciprocal_rank, "reciprocal_rank", zero_based)
+    stub, solution, wrong = verdicts(CH05, checks.reciprocal_rank, "reciprocal_rank", zero_based)
     assert stub.status == "todo" and "5.2" in str(stub)
     assert solution.passed, str(solution)
     assert wrong.status == "fail" and "raised ZeroDivisionError" in str(wrong) and "Ranks start at 1" in str(wrong)
-    _no_solution_leaks(wrong, "reciprocal_rank")
+    assert_no_solution_leak(wrong, CH05, "reciprocal_rank")
 
 
 def test_reciprocal_rank_that_returns_the_rank_itself():
@@ -84,13 +66,13 @@ def test_chunk_words():
         words = text.split()
         return [" ".join(words[i:i + size]) for i in range(0, len(words), size)]
 
-    stub, solution, wrong = _verdicts(checks.chunk_words, "chunk_words", ignores_overlap)
+    stub, solution, wrong = verdicts(CH05, checks.chunk_words, "chunk_words", ignores_overlap)
     assert stub.status == "todo" and "5.3" in str(stub)
     assert solution.passed, str(solution)
     assert wrong.status == "fail"
     assert "chunk_words('one two three four five six seven eight nine ten', 4, 1)" in str(wrong)
     assert "size - overlap" in str(wrong)
-    _no_solution_leaks(wrong, "chunk_words")
+    assert_no_solution_leak(wrong, CH05, "chunk_words")
 
 
 def test_chunk_words_that_runs_past_the_end():
