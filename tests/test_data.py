@@ -125,6 +125,7 @@ def test_seed_feedback_is_in_the_app_format():
     assert set(feedback["proposed_intent"]) <= set(data.INTENTS)
     assert set(feedback["rating"]) == {"up", "down"}
     assert feedback["corrected_intent"].dropna().isin(data.INTENTS).all()
+    assert set(feedback["model"]) == {"pilot-endpoint"}  # not the bundled model: it cannot write these replies
 
 
 def test_a_tfidf_baseline_is_useful_but_far_from_perfect(splits):
