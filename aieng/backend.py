@@ -97,6 +97,8 @@ def _connect_local(*, verbose: bool) -> Backend:
     )
     if verbose and os.environ.get("OPENAI_API_KEY"):
         print(f"Using the local model; OPENAI_API_KEY is set but not used. {describe_switch()}")
+    if verbose and (warning := local_server.competition_warning()):
+        print(warning)
     return Backend(client=client, model=server.model, base_url=server.base_url, is_local=True)
 
 

@@ -128,6 +128,7 @@ def _versions() -> str:
 def run() -> bool:
     """Print the diagnosis; True when every capability works."""
     from aieng import backend as backend_module
+    from aieng import local_server
 
     print(_versions())
     try:
@@ -136,6 +137,8 @@ def run() -> bool:
         print(f"✗ backend: {err}")
         return False
     print(f"backend: {backend}")
+    if backend.is_local and (warning := local_server.competition_warning()):
+        print(f"⚠ {warning}")
     all_ok = True
     for name, probe in CAPABILITIES.items():
         try:

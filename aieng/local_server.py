@@ -129,6 +129,41 @@ def running_server(wait_s: float = 0.0) -> LocalServer | None:
             return None
 
 
+def is_course_server(cmdline: list[str]) -> bool:
+    """True for the command line of a course model server (`python -m aieng serve ...`)."""
+    return any(arg == "-m" and cmdline[i + 1:i + 3] == ["aieng", "serve"] for i, arg in enumerate(cmdline))
+
+
+def competing_servers() -> list[int]:
+    """Process ids of course model servers on this machine other than this folder's own.
+
+    Each server uses every core, and llama.cpp's threads wait on each other: two on one machine
+    slow each other down many times over (on 2 cores, a one-second call took over five minutes)."""
+    try:
+        import psutil
+    except ImportError:  # optional: without it there is simply no warning
+        return []
+    own = _recorded()
+    mine = {os.getpid(), own.pid if own else -1}
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = process.info.get("cmdline") or []
+        if process.info["pid"] not in mine and is_course_server(cmdline):
+            found.append(process.info["pid"])
+    return sorted(found)
+
+
+def competition_warning() -> str:
+    """One line naming other course servers on this machine and what to do, or '' when there are none."""
+    others = competing_servers()
+    if not others:
+        return ""
+    pids = ", ".join(map(str, others))
+    return (f"Warning: {len(others)} other course model server(s) run on this machine (pid {pids}). "
+            "Servers on the same cores slow each other down many times over: stop the ones you do not use "
+            "(`python -m aieng stop` in their course folder, or `kill PID`).")
+
+
 def write_state(pid: int, port: int, log_path: Path) -> None:
     """Record a server that has just bound its port (called by the server process itself)."""
     tmp = _state_file().with_suffix(".tmp")

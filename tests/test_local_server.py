@@ -92,3 +92,30 @@ def test_a_hung_server_is_replaced_not_left_running(own_home, monkeypatch):
     server = local_server.ensure_running()
     assert server.pid != silent.pid
     assert silent.wait(timeout=10) is not None  # the silent process was terminated
+
+
+def test_only_a_course_server_command_line_counts():
+    assert local_server.is_course_server(["/x/.venv/bin/python", "-m", "aieng", "serve", "--port", "8081"])
+    assert not local_server.is_course_server(["/x/.venv/bin/python", "-m", "aieng", "stop"])
+    assert not local_server.is_course_server(["python", "serve.py", "aieng"])
+    assert not local_server.is_course_server([])
+
+
+def test_another_course_server_on_the_machine_is_named_with_what_to_do(own_home):
+    # A sleeping process whose command line reads like a course server: no model is loaded.
+    impostor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "-m", "aieng", "serve"])
+    try:
+        deadline = time.monotonic() + 10
+        while impostor.pid not in local_server.competing_servers() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        warning = local_server.competition_warning()
+        assert str(impostor.pid) in warning and "slow each other down" in warning and "aieng stop" in warning
+    finally:
+        impostor.kill()
+        impostor.wait()
+    assert impostor.pid not in local_server.competing_servers()
+
+
+def test_no_warning_without_competition(monkeypatch):
+    monkeypatch.setattr(local_server, "competing_servers", lambda: [])
+    assert local_server.competition_warning() == ""
