@@ -7,8 +7,8 @@
 
 This is what chapter 02 builds in the open, packaged for the chapter 03 prototype: a versioned
 prompt from `prompts/` as the system message (fixed text first, so the server reuses its cached
-prefix), the ticket last, and a JSON schema that constrains the reply (intent and priority are
-enums, the draft reply has a maximum length). Every reply is validated; a reply cut at
+prefix), the ticket last, and a JSON schema that constrains the reply (the draft reply first, with
+a maximum length; intent and priority are enums). Every reply is validated; a reply cut at
 `max_tokens` or breaking the schema raises `ModelOutputError` instead of reaching a customer.
 """
 
@@ -37,14 +37,19 @@ MAX_TOKENS = 400               # > the JSON around a full draft even at one toke
 
 
 class TriageReply(BaseModel):
-    """The reply's schema: one queue, one priority, a short draft reply (validated, bounded)."""
+    """The reply's schema: a short draft reply, one queue, one priority (validated, bounded).
+
+    The draft comes first because a model writes the fields in this order: it puts the ticket into
+    words before it picks a queue. With the queue first, the 135M model answered most drafts with
+    "no"; draft first, 15 of 21 gate tickets got a draft that follows the reply rules instead of 5,
+    at the same queue accuracy."""
 
     model_config = ConfigDict(str_strip_whitespace=True)  # a reply of only spaces counts as empty
 
-    intent: Literal[data.INTENTS]  # type: ignore[valid-type]
-    priority: Literal[data.PRIORITIES]  # type: ignore[valid-type]
     draft_reply: str = Field(min_length=1, max_length=DRAFT_REPLY_MAX_CHARS,
                              description="A short, polite first reply to the customer.")
+    intent: Literal[data.INTENTS]  # type: ignore[valid-type]
+    priority: Literal[data.PRIORITIES]  # type: ignore[valid-type]
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def test_the_schema_bounds_every_free_string_and_lists_the_queues():
     assert schema["properties"]["intent"]["enum"] == list(data.INTENTS)
     assert schema["properties"]["priority"]["enum"] == list(data.PRIORITIES)
     assert schema["properties"]["draft_reply"]["maxLength"] == triage.DRAFT_REPLY_MAX_CHARS
-    assert list(schema["properties"]) == ["intent", "priority", "draft_reply"]  # decide first, then write
+    assert list(schema["properties"]) == ["draft_reply", "intent", "priority"]  # write first, then decide
     assert triage.MAX_TOKENS > triage.DRAFT_REPLY_MAX_CHARS  # a full draft fits even at one token per character
 
 
