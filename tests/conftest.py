@@ -26,6 +26,17 @@ def _stop_server_we_started():
         local_server.stop()
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One PyTorch thread for the embedder: on a busy 2-core machine two threads spin on each other (1 s a query)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def learner_mode(monkeypatch):
     """Checks return their verdict instead of raising, as for a learner."""

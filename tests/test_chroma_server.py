@@ -15,18 +15,9 @@ from aieng import data, retrieval
 from aieng.errors import ServerStartError
 from conftest import ci_skip
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SECTIONS = ("Billing", "Plans")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One thread for the embedder: on a busy 2-core machine two threads spin on each other (1 s a query)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

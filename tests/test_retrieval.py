@@ -11,6 +11,8 @@ from aieng import retrieval
 from aieng.data import Article
 from aieng.errors import ServerStartError
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 REFUNDS = Article(
     id="KB-900", title="Refunds", section="Billing", updated="2026-03-09", related=(),
     body="Refunds go back to the card.\n\n## Annual plans\n\nA full refund within 30 days of renewal.\n\n"
@@ -71,17 +73,6 @@ def test_day_number_and_a_bad_date():
     assert retrieval.day_number("2026-03-09") == 20260309
     with pytest.raises(ValueError, match="2026-03-09"):
         retrieval.day_number("9 March 2026")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One thread for the embedder: on a busy 2-core machine two threads spin on each other (1 s a query)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

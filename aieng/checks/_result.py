@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from aieng.errors import ExerciseCheckFailed
 
-__all__ = ["STRICT_ENV", "Result", "ok", "fail", "todo", "require_callable"]
+__all__ = ["STRICT_ENV", "Result", "ok", "fail", "todo", "is_stub", "require_callable"]
 
 STRICT_ENV = "AIENG_CHECKS_STRICT"
 
@@ -63,6 +63,11 @@ def fail(exercise: str, message: str, *, hint: str = "") -> Result:
 def todo(exercise: str, name: str) -> Result:
     """The stub is untouched: `name` returned None or still holds `...`."""
     return _finish(Result("todo", exercise, f"{name} is still the stub. Replace the `...` and rerun the cell."))
+
+
+def is_stub(value: object) -> bool:
+    """True for what an untouched exercise stub returns (None, or `...`): the check says "not attempted"."""
+    return value is None or value is Ellipsis
 
 
 def require_callable(value: object, check_name: str, arg_name: str) -> None:

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 from openai.types.chat import ChatCompletion
 
-from aieng.checks._result import Result, fail, ok, require_callable, todo
+from aieng.checks._result import Result, fail, is_stub, ok, require_callable, todo
 
 __all__ = ["build_messages", "reply_text"]
 
@@ -18,7 +18,7 @@ def build_messages(fn: Callable[[str, str], list[dict[str, str]]]) -> Result:
     """Exercise 0.1: `fn(system_prompt, ticket)` returns the system turn, then the user turn."""
     require_callable(fn, "build_messages", "build_messages")
     got = fn(_SYSTEM, _TICKET)
-    if got is None or got is Ellipsis:
+    if is_stub(got):
         return todo("0.1", "build_messages")
     shown = f"build_messages({_SYSTEM[:24]!r}..., {_TICKET[:20]!r}...)"
     if not isinstance(got, list) or not all(isinstance(m, dict) for m in got):
@@ -51,7 +51,7 @@ def reply_text(fn: Callable[[Any], str]) -> Result:
     require_callable(fn, "reply_text", "reply_text")
     whole = _completion("Sorry about the double charge: we will refund it.", "stop")
     got = fn(whole)
-    if got is None or got is Ellipsis:
+    if is_stub(got):
         return todo("0.2", "reply_text")
     if not isinstance(got, str):
         return fail("0.2", f"reply_text(completion) returned a {type(got).__name__}, not the text.",

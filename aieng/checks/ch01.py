@@ -6,14 +6,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from aieng.checks._result import Result, fail, ok, require_callable, todo
+from aieng.checks._result import Result, fail, is_stub, ok, require_callable, todo
 from aieng.data import INTENTS
 
 __all__ = ["labeling_cost", "macro_f1", "predict_intent"]
-
-
-def _is_stub(value: object) -> bool:
-    return value is None or value is Ellipsis
 
 
 def _number(value: object) -> float | None:
@@ -38,7 +34,7 @@ def labeling_cost(fn: Callable[..., tuple[float, float]]) -> Result:
         except Exception as err:  # noqa: BLE001 - the learner's code may raise anything
             return fail("1.1", f"{shown} raised {type(err).__name__}: {err}",
                         hint="Use only the four arguments; the function needs no data from the notebook.")
-        if _is_stub(got):
+        if is_stub(got):
             return todo("1.1", "labeling_cost")
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             return fail("1.1", f"{shown} returned {got!r}, not a pair (hours, cost_usd).",
@@ -102,7 +98,7 @@ def macro_f1(fn: Callable[[list[str], list[str]], float]) -> Result:
         except Exception as err:  # noqa: BLE001
             return fail("1.2", f"{shown} raised {type(err).__name__}: {err}",
                         hint="gold and predicted are plain lists of intent names, of the same length.")
-        if _is_stub(got):
+        if is_stub(got):
             return todo("1.2", "macro_f1")
         value = _number(got)
         if value is None or isinstance(got, bool):
@@ -146,7 +142,7 @@ def predict_intent(fn: Callable[[str], Any]) -> Result:
         except Exception as err:  # noqa: BLE001
             return fail("1.3", f"{shown} raised {type(err).__name__}: {str(err)[:160]}",
                         hint="The pipeline's predict takes a list of texts, even for one ticket: wrap it in [ ].")
-        if _is_stub(got):
+        if is_stub(got):
             return todo("1.3", "predict")
         if not isinstance(got, str):
             return fail("1.3", f"{shown} returned {got!r} (a {type(got).__name__}), not one intent string.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from aieng.checks._result import Result, fail, ok, require_callable, todo
+from aieng.checks._result import Result, fail, is_stub, ok, require_callable, todo
 
 __all__ = ["few_shot_messages", "parse_reply", "cost_per_1000_tickets"]
 
@@ -24,7 +24,7 @@ def few_shot_messages(fn: Callable[[str, list[tuple[str, str]], str], list[dict[
     """Exercise 2.1: instructions first, then each example as a user and an assistant turn, the ticket last."""
     require_callable(fn, "few_shot_messages", "few_shot_messages")
     got = fn(_INSTRUCTIONS, list(_EXAMPLES), _TICKETS[0])
-    if got is None or got is Ellipsis:
+    if is_stub(got):
         return todo("2.1", "few_shot_messages")
     shown = f"few_shot_messages(instructions, {len(_EXAMPLES)} examples, ticket)"
     if not isinstance(got, list) or not all(isinstance(m, dict) for m in got):
@@ -84,7 +84,7 @@ def parse_reply(fn: Callable[[str], Any]) -> Result:
     except Exception as err:  # noqa: BLE001 - the learner's code may raise anything
         return fail("2.2", f"parse_reply raised {type(err).__name__} on a valid reply: {good!r}.",
                     hint="A valid reply should come back as the validated object.")
-    if got is None or got is Ellipsis:
+    if is_stub(got):
         return todo("2.2", "parse_reply")
     if _field(got, "intent") != "billing" or _field(got, "draft_reply") != "Hello, our Billing team will help.":
         return fail("2.2", f"parse_reply({good!r}) returned {got!r}, not the reply's fields.",
@@ -126,7 +126,7 @@ def cost_per_1000_tickets(fn: Callable[[float, float, float, float], float]) -> 
     for prompt_tokens, completion_tokens, usd_in, usd_out in _COST_CASES:
         shown = f"cost_per_1000_tickets({prompt_tokens:g}, {completion_tokens:g}, {usd_in:g}, {usd_out:g})"
         got = fn(prompt_tokens, completion_tokens, usd_in, usd_out)
-        if got is None or got is Ellipsis:
+        if is_stub(got):
             return todo("2.3", "cost_per_1000_tickets")
         if not isinstance(got, (int, float)) or isinstance(got, bool) or not math.isfinite(got):
             return fail("2.3", f"{shown} returned {got!r}, not a number of dollars.",

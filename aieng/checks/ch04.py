@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from aieng.checks._result import Result, fail, ok, require_callable, todo
+from aieng.checks._result import Result, fail, is_stub, ok, require_callable, todo
 
 __all__ = ["reply_follows_rules", "bootstrap_ci", "cohen_kappa"]
 
@@ -25,16 +25,12 @@ _REPLY_CASES = [  # (reply, follows the rules?, the rule at stake)
 ]
 
 
-def _is_stub(value: Any) -> bool:
-    return value is None or value is Ellipsis
-
-
 def reply_follows_rules(fn: Callable[[str], bool]) -> Result:
     """Exercise 4.1: `fn(reply)` is True for 40-400 characters without [placeholders] or {placeholders}."""
     require_callable(fn, "reply_follows_rules", "reply_follows_rules")
     for reply, want, rule in _REPLY_CASES:
         got = fn(reply)
-        if _is_stub(got):
+        if is_stub(got):
             return todo("4.1", "reply_follows_rules")
         if not isinstance(got, (bool, np.bool_)):
             return fail("4.1", f"reply_follows_rules({reply[:40]!r}...) returned {got!r}, not True or False.",
@@ -59,7 +55,7 @@ def bootstrap_ci(fn: Callable[..., tuple[float, float]]) -> Result:
     require_callable(fn, "bootstrap_ci", "bootstrap_ci")
     values = [1.0] * 21 + [0.0] * 9  # 30 items, mean 0.7
     got = fn(values, n_resamples=2000, seed=0, level=0.95)
-    if _is_stub(got):
+    if is_stub(got):
         return todo("4.2", "bootstrap_ci")
     shown = "bootstrap_ci(21 ones and 9 zeros, n_resamples=2000, seed=0, level=0.95)"
     if not isinstance(got, tuple) or len(got) != 2:
@@ -111,7 +107,7 @@ def cohen_kappa(fn: Callable[[list[str], list[str]], float]) -> Result:
     require_callable(fn, "cohen_kappa", "cohen_kappa")
     for a, b, about in _KAPPA_CASES:
         got = fn(list(a), list(b))
-        if _is_stub(got):
+        if is_stub(got):
             return todo("4.3", "cohen_kappa")
         try:
             value = float(got)

@@ -5,13 +5,9 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from aieng.checks._result import Result, fail, ok, require_callable, todo
+from aieng.checks._result import Result, fail, is_stub, ok, require_callable, todo
 
 __all__ = ["recall_at_k", "reciprocal_rank", "chunk_words"]
-
-
-def _is_stub(value: object) -> bool:
-    return value is None or value is Ellipsis
 
 
 def _call(fn: Callable, args: tuple, kwargs: dict) -> tuple[object, Exception | None]:
@@ -47,7 +43,7 @@ def recall_at_k(fn: Callable[..., float]) -> Result:
         shown = _shown("recall_at_k", args, {})
         if err is not None:
             return fail("5.1", f"{shown} raised {type(err).__name__}: {err}", hint=hint)
-        if _is_stub(got):
+        if is_stub(got):
             return todo("5.1", "recall_at_k")
         if isinstance(got, str) or not isinstance(got, (int, float)):
             return fail("5.1", f"{shown} returned a {type(got).__name__}, not a number.",
@@ -76,7 +72,7 @@ def reciprocal_rank(fn: Callable[..., float]) -> Result:
         shown = _shown("reciprocal_rank", args, {})
         if err is not None:
             return fail("5.2", f"{shown} raised {type(err).__name__}: {err}", hint=hint)
-        if _is_stub(got):
+        if is_stub(got):
             return todo("5.2", "reciprocal_rank")
         if isinstance(got, str) or not isinstance(got, (int, float)):
             return fail("5.2", f"{shown} returned a {type(got).__name__}, not a number.",
@@ -113,7 +109,7 @@ def chunk_words(fn: Callable[..., list[str]]) -> Result:
         shown = _shown("chunk_words", args, {})
         if err is not None:
             return fail("5.3", f"{shown} raised {type(err).__name__}: {err}", hint=hint)
-        if _is_stub(got):
+        if is_stub(got):
             return todo("5.3", "chunk_words")
         if not isinstance(got, list) or not all(isinstance(piece, str) for piece in got):
             return fail("5.3", f"{shown} returned {type(got).__name__} {got!r:.80}, not a list of strings.",
