@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aieng.errors import ModelOutputError
 
-__all__ = ["text_of", "json_of"]
+__all__ = ["text_of", "json_of", "repeats", "loops", "without_repeats"]
 
 
 def text_of(completion: Any) -> str:
@@ -33,3 +34,54 @@ def json_of(completion: Any) -> Any:
             f"The model's reply is not valid JSON ({err.msg} at character {err.pos}): {text[:120]!r}. "
             "Ask for JSON with response_format (a JSON schema constrains the output), or retry."
         ) from err
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in _SENTENCE_END.split(text.strip()) if s]
+
+
+def repeats(text: str) -> int:
+    """How many sentences of `text` repeat an earlier one (case and spacing ignored): 0 for a draft that does not loop.
+
+    A small model at temperature 0 can fall into a loop ("I'm sorry about that. I'm sorry about
+    that. ...") that runs until the length limit; this counts the repeated sentences."""
+    seen: set[str] = set()
+    count = 0
+    for sentence in _sentences(text):
+        key = " ".join(sentence.casefold().split())
+        count += key in seen
+        seen.add(key)
+    return count
+
+
+def loops(text: str, *, ngram: int = 4, times: int = 3) -> bool:
+    """True when `text` loops: a sentence repeats, or some `ngram` words recur `times` times or more
+    (a loop with no full stop in it)."""
+    if repeats(text):
+        return True
+    words = text.casefold().split()
+    counts: dict[tuple[str, ...], int] = {}
+    for i in range(len(words) - ngram + 1):
+        key = tuple(words[i:i + ngram])
+        counts[key] = counts.get(key, 0) + 1
+        if counts[key] >= times:
+            return True
+    return False
+
+
+def without_repeats(text: str) -> str:
+    """`text` with every sentence that repeats an earlier one removed, and a cut-off last fragment dropped
+    when the text looped (the loop ran into the length limit mid-sentence)."""
+    kept: list[str] = []
+    seen: set[str] = set()
+    for sentence in _sentences(text):
+        key = " ".join(sentence.casefold().split())
+        if key not in seen:
+            kept.append(sentence)
+            seen.add(key)
+    if repeats(text) and len(kept) > 1 and kept[-1][-1:] not in ".!?":
+        kept.pop()
+    return " ".join(kept)

@@ -1,20 +1,28 @@
-"""Triage one support ticket with a prompted model: queue, priority and a draft reply, in one call.
+"""Triage one support ticket: a router picks the queue, the chat model drafts the reply.
 
-    from aieng import backend, triage
+    from aieng import backend, routers, triage
     llm = backend.connect()
-    result = triage.triage_ticket(llm.client, llm.model, "I was charged twice for March")
-    result.intent, result.priority, result.draft_reply, result.latency_s
+    router = triage.shipped_router()                      # the router the evals picked (chapter 02)
+    result = triage.triage_ticket(llm.client, llm.model, "I was charged twice for March", router=router)
+    result.intent, result.priority, result.draft_reply, result.pipeline_id, result.latency_s
 
-This is what chapter 02 builds in the open, packaged for the chapter 03 prototype: a versioned
-prompt from `prompts/` as the system message (fixed text first, so the server reuses its cached
-prefix), the ticket last, and a JSON schema that constrains the reply (the draft reply first, with
-a maximum length; intent and priority are enums). Every reply is validated; a reply cut at
-`max_tokens` or breaking the schema raises `ModelOutputError` instead of reaching a customer.
+A triage pipeline is a router (`aieng.routers`) and a drafter (the chat model with a versioned
+prompt from `prompts/`); its id names both, e.g. `embedding-lr:train-first-50 + triage-v2`. With
+`router=None` the chat model also picks the queue, in the same call (`prompted:triage-v2`): chapter
+02 measures that it cannot on the bundled model, and swaps the router.
+
+The drafter's call puts the fixed prompt first (the server reuses its cached prefix), the ticket
+last, and a JSON schema that constrains the reply (the draft first, with a maximum length; intent
+and priority are enums, the intent fixed to the router's queue when there is a router). Every
+reply is validated; a reply cut at `max_tokens` or breaking the schema raises `ModelOutputError`
+instead of reaching a customer, and a draft that loops ("Sorry. Sorry. Sorry.") has its repeats
+removed and is flagged (`draft_looped`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -22,18 +30,22 @@ from typing import Any, Literal
 import openai
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from aieng import data, prompts
+from aieng import data, prompts, replies, routers
 from aieng.errors import ModelOutputError
 
 __all__ = [
-    "DEFAULT_PROMPT_VERSION", "DRAFT_REPLY_MAX_CHARS", "MAX_TICKET_CHARS", "MAX_TOKENS",
-    "Triage", "TriageReply", "response_format", "triage_messages", "triage_ticket",
+    "DEFAULT_PROMPT_VERSION", "SHIPPED", "DRAFT_REPLY_MIN_CHARS", "DRAFT_REPLY_MAX_CHARS", "MAX_TICKET_CHARS", "MAX_TOKENS", "FREQUENCY_PENALTY",
+    "Triage", "TriageReply", "response_format", "triage_messages", "triage_ticket", "pipeline_id",
+    "shipped_router",
 ]
 
-DEFAULT_PROMPT_VERSION = "v2"  # the version chapter 02 settles on (label descriptions + few-shot)
+DEFAULT_PROMPT_VERSION = "v3"  # the drafting prompt the product ships once a router picks the queue (chapter 02)
+SHIPPED = "shipped"            # router="shipped": the router the evals picked (prompts/router-choice.json)
+DRAFT_REPLY_MIN_CHARS = 40     # a reply that says something: the regression gate's lower bound, enforced while decoding
 DRAFT_REPLY_MAX_CHARS = 300    # two or three sentences; bounds decode time and the reply a customer sees
 MAX_TICKET_CHARS = 8000        # about 2,000 tokens: well inside the local model's context
 MAX_TOKENS = 400               # > the JSON around a full draft even at one token per character (digits)
+FREQUENCY_PENALTY = 0.3        # discourages a small model's loops ("Sorry. Sorry. ...") without changing the schema
 
 
 class TriageReply(BaseModel):
@@ -46,7 +58,7 @@ class TriageReply(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True)  # a reply of only spaces counts as empty
 
-    draft_reply: str = Field(min_length=1, max_length=DRAFT_REPLY_MAX_CHARS,
+    draft_reply: str = Field(min_length=DRAFT_REPLY_MIN_CHARS, max_length=DRAFT_REPLY_MAX_CHARS,
                              description="A short, polite first reply to the customer.")
     intent: Literal[data.INTENTS]  # type: ignore[valid-type]
     priority: Literal[data.PRIORITIES]  # type: ignore[valid-type]
@@ -54,7 +66,10 @@ class TriageReply(BaseModel):
 
 @dataclass(frozen=True)
 class Triage:
-    """One triaged ticket: the queue, priority and draft reply, and what produced them how fast."""
+    """One triaged ticket: the queue, priority and draft reply, and what produced them how fast.
+
+    `router_id` is the router that picked the queue (`prompted:triage-<v>` when the chat model did),
+    `route_score` its score (NaN when it has none), `latency_s` the whole pipeline's time."""
 
     intent: str
     priority: str
@@ -62,21 +77,76 @@ class Triage:
     prompt_version: str
     model: str
     latency_s: float
+    router_id: str = ""
+    route_score: float = float("nan")
+    draft_looped: bool = False
+
+    @property
+    def pipeline_id(self) -> str:
+        """The router and the drafter's prompt, e.g. `embedding-zero:queues-v1 + triage-v2`."""
+        return pipeline_id(self.router_id, self.prompt_version)
 
 
-def response_format() -> dict[str, Any]:
+def pipeline_id(router_id: str, prompt_version: str) -> str:
+    """`<router id> + triage-<version>`; just `prompted:triage-<v>` when the chat model routes with the same prompt."""
+    if router_id in ("", f"prompted:triage-{prompt_version}"):
+        return f"prompted:triage-{prompt_version}"
+    return f"{router_id} + triage-{prompt_version}"
+
+
+def shipped_router() -> routers.Router:
+    """The router the product ships: the one chapter 02's evals picked (prompts/router-choice.json)."""
+    return routers.from_spec(routers.load_choice()["chosen"])
+
+
+_SHIPPED_ROUTER: list[routers.Router] = []
+
+
+def _shipped_router_cached() -> routers.Router:
+    """The shipped router, built once per process (an embedding router embeds its descriptions once)."""
+    if not _SHIPPED_ROUTER:
+        _SHIPPED_ROUTER.append(shipped_router())
+    return _SHIPPED_ROUTER[0]
+
+
+def response_format(queue: str | None = None) -> dict[str, Any]:
     """The `response_format` that constrains a reply to `TriageReply`'s JSON schema.
 
+    With `queue`, the intent can only be that queue: the router decided, the model drafts for it.
     `strict` stays off: some endpoints refuse keywords such as `maxLength` in strict mode. The
     local server constrains decoding to the schema either way, and every reply is validated here."""
-    return {"type": "json_schema",
-            "json_schema": {"name": "triage", "schema": TriageReply.model_json_schema(), "strict": False}}
+    schema = TriageReply.model_json_schema()
+    if queue is not None:
+        if queue not in data.INTENTS:
+            raise ValueError(f"Unknown queue {queue!r}; the queues are: {', '.join(data.INTENTS)}.")
+        schema["properties"]["intent"] = {"type": "string", "enum": [queue]}
+    return {"type": "json_schema", "json_schema": {"name": "triage", "schema": schema, "strict": False}}
 
 
-def triage_messages(prompt_text: str, text: str) -> list[dict[str, str]]:
-    """The chat turns: the fixed prompt first (system), the ticket last (user)."""
-    return [{"role": "system", "content": prompt_text},
-            {"role": "user", "content": f"Ticket: {text.strip()}"}]
+_EXAMPLE = re.compile(r"Ticket: (?P<ticket>.+)\nQueue: (?P<queue>\w+)\nPriority: (?P<priority>\w+)\nReply: (?P<reply>.+)")
+
+
+def _example_turns(prompt_text: str) -> tuple[str, list[dict[str, str]]]:
+    """Split a drafting prompt into its instructions and its examples as user/assistant turns.
+
+    A small model copies the form of an assistant turn far more faithfully than an example
+    described in the system text, so a prompt's `Ticket/Queue/Priority/Reply` examples become turns."""
+    instructions, _, examples = prompt_text.partition("\nExamples:\n")
+    turns: list[dict[str, str]] = []
+    for match in _EXAMPLE.finditer(examples):
+        turns.append({"role": "user", "content": f"Ticket: {match['ticket']}\nQueue: {match['queue']}"})
+        answer = {"draft_reply": match["reply"], "intent": match["queue"], "priority": match["priority"]}
+        turns.append({"role": "assistant", "content": json.dumps(answer)})
+    return (instructions.strip() if turns else prompt_text), turns
+
+
+def triage_messages(prompt_text: str, text: str, queue: str | None = None) -> list[dict[str, str]]:
+    """The chat turns: the fixed prompt first (system, then its examples as turns), the ticket last
+    (user), followed by the queue when a router chose it."""
+    routed = f"\nQueue: {queue}" if queue else ""  # the router's decision, after the ticket: the fixed prefix stays cached
+    instructions, examples = _example_turns(prompt_text)
+    return [{"role": "system", "content": instructions}, *examples,
+            {"role": "user", "content": f"Ticket: {text.strip()}{routed}"}]
 
 
 def _validated(content: str) -> TriageReply:
@@ -91,8 +161,13 @@ def _validated(content: str) -> TriageReply:
 
 
 def triage_ticket(client: openai.OpenAI, model: str, text: str, *,
-                  prompt_version: str = DEFAULT_PROMPT_VERSION) -> Triage:
-    """The queue, priority and a draft reply for one ticket, from one schema-constrained call.
+                  prompt_version: str = DEFAULT_PROMPT_VERSION,
+                  router: routers.Router | str | None = SHIPPED) -> Triage:
+    """The queue, priority and a draft reply for one ticket: `router` picks the queue, one
+    schema-constrained call drafts the reply (and picks the queue too when `router` is None).
+
+    The default is the product: the router the evals picked and the shipped drafting prompt.
+    `router=None` with a routing prompt (`prompt_version="v2"`) is chapter 02's prompted triage.
 
     Temperature 0 and a fixed seed. Raises ValueError for an empty or over-long ticket and
     `ModelOutputError` when the reply was cut at max_tokens or breaks the schema."""
@@ -102,10 +177,16 @@ def triage_ticket(client: openai.OpenAI, model: str, text: str, *,
         raise ValueError(f"The ticket has {len(text)} characters; triage reads at most {MAX_TICKET_CHARS}. "
                          "Shorten it (quoted replies and signatures can go).")
     prompt = prompts.load("triage", prompt_version)
+    if router == SHIPPED:
+        router = _shipped_router_cached()
+    elif isinstance(router, str):
+        raise ValueError(f"router={router!r}: pass a router from aieng.routers, {SHIPPED!r} or None.")
     started = time.perf_counter()
+    route = router.route([text])[0] if router is not None else None
+    queue = route.queue if route is not None else None
     completion = client.chat.completions.create(
-        model=model, messages=triage_messages(prompt.text, text), response_format=response_format(),
-        temperature=0, seed=0, max_tokens=MAX_TOKENS)
+        model=model, messages=triage_messages(prompt.text, text, queue), response_format=response_format(queue),
+        temperature=0, seed=0, max_tokens=MAX_TOKENS, frequency_penalty=FREQUENCY_PENALTY)
     latency_s = time.perf_counter() - started
     choice = completion.choices[0]
     content = choice.message.content or ""
@@ -118,5 +199,9 @@ def triage_ticket(client: openai.OpenAI, model: str, text: str, *,
     except ValueError as err:
         raise ModelOutputError(f"The triage reply is not valid JSON ({err}): {content[:160]!r}.") from err
     reply = _validated(content)
-    return Triage(intent=reply.intent, priority=reply.priority, draft_reply=reply.draft_reply,
-                  prompt_version=prompt.version, model=completion.model or model, latency_s=latency_s)
+    looped = replies.loops(reply.draft_reply)
+    draft = replies.without_repeats(reply.draft_reply) if looped else reply.draft_reply
+    return Triage(intent=queue or reply.intent, priority=reply.priority, draft_reply=draft,  # the router decided
+                  prompt_version=prompt.version, model=completion.model or model, latency_s=latency_s,
+                  router_id=router.id if router is not None else f"prompted:triage-{prompt.version}",
+                  route_score=route.score if route is not None else float("nan"), draft_looped=looped)

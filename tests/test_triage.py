@@ -1,28 +1,49 @@
-"""triage_ticket through the real backend: a known queue, a bounded draft, clear errors on bad replies."""
+"""triage_ticket: a router picks the queue, the model drafts; a known queue, a bounded draft that does not
+loop, clear errors on bad replies."""
 
 from types import SimpleNamespace
 
 import pytest
 
-from aieng import data, prompts, triage
+from aieng import data, prompts, replies, routers, triage
 from aieng.errors import ModelOutputError
 
 TICKET = "Hi, I was charged twice for my Growth plan this month. Can you refund one of them?"
+DRAFT = "Thanks for writing in. Our billing team will look at the double charge and reply soon."
 
 
-def test_a_ticket_gets_a_known_queue_priority_and_a_bounded_draft(llm):
+class _FixedRouter:
+    """Routes every ticket to one queue (a test double for the router side of a pipeline)."""
+
+    id, labels_used = "fixed:payroll", 0
+
+    def route(self, texts):
+        return [routers.Route("payroll", 0.9) for _ in texts]
+
+
+def test_the_shipped_pipeline_gives_a_known_queue_priority_and_a_bounded_draft(llm):
     result = triage.triage_ticket(llm.client, llm.model, TICKET)
     assert isinstance(result, triage.Triage)
     assert result.intent in data.INTENTS
     assert result.priority in data.PRIORITIES
-    assert 0 < len(result.draft_reply) <= triage.DRAFT_REPLY_MAX_CHARS
+    assert triage.DRAFT_REPLY_MIN_CHARS <= len(result.draft_reply) <= triage.DRAFT_REPLY_MAX_CHARS
+    assert not replies.repeats(result.draft_reply)
     assert result.prompt_version == triage.DEFAULT_PROMPT_VERSION
+    assert result.router_id == routers.load_choice()["chosen_id"]
+    assert result.pipeline_id == f"{result.router_id} + triage-{triage.DEFAULT_PROMPT_VERSION}"
     assert result.model and result.latency_s > 0
 
 
-def test_the_prompt_version_is_recorded(llm):
-    result = triage.triage_ticket(llm.client, llm.model, "cant log in again??", prompt_version="v1")
+def test_the_router_decides_and_the_model_drafts_for_that_queue(llm):
+    result = triage.triage_ticket(llm.client, llm.model, TICKET, router=_FixedRouter())
+    assert result.intent == "payroll" and result.route_score == 0.9  # the router's decision, whatever the text says
+    assert len(result.draft_reply) >= triage.DRAFT_REPLY_MIN_CHARS
+
+
+def test_the_prompted_pipeline_records_its_version(llm):
+    result = triage.triage_ticket(llm.client, llm.model, "cant log in again??", prompt_version="v1", router=None)
     assert result.prompt_version == "v1" and result.intent in data.INTENTS
+    assert result.pipeline_id == "prompted:triage-v1"
 
 
 def test_the_default_version_exists_and_the_fixed_prompt_comes_first():
@@ -56,32 +77,63 @@ class _FakeClient:
         return self.completion
 
 
+def _reply(intent="billing", draft=DRAFT, priority="normal"):
+    return f'{{"draft_reply": "{draft}", "intent": "{intent}", "priority": "{priority}"}}'
+
+
 def test_the_request_is_schema_constrained_at_temperature_zero():
-    client = _FakeClient('{"intent": "billing", "priority": "normal", "draft_reply": "Hello"}')
-    result = triage.triage_ticket(client, "fake", TICKET)
+    client = _FakeClient(_reply())
+    result = triage.triage_ticket(client, "fake", TICKET, prompt_version="v2", router=None)
     request = client.requests[0]
     assert request["temperature"] == 0 and request["response_format"]["type"] == "json_schema"
-    assert request["messages"][0]["content"] == prompts.load("triage", triage.DEFAULT_PROMPT_VERSION).text
+    assert request["messages"][0]["content"] == prompts.load("triage", "v2").text
     assert TICKET in request["messages"][-1]["content"]
-    assert (result.intent, result.draft_reply, result.model) == ("billing", "Hello", "fake")
+    assert (result.intent, result.draft_reply, result.model) == ("billing", DRAFT, "fake")
+
+
+def test_a_routed_request_fixes_the_queue_and_keeps_the_fixed_text_first():
+    client = _FakeClient(_reply(intent="billing"))  # an endpoint that ignores the schema names another queue
+    result = triage.triage_ticket(client, "fake", TICKET, router=_FixedRouter())
+    request = client.requests[0]
+    assert request["response_format"]["json_schema"]["schema"]["properties"]["intent"]["enum"] == ["payroll"]
+    assert request["messages"][-1]["content"].endswith("Queue: payroll")
+    fixed = triage.triage_messages(prompts.load("triage", "v3").text, "another ticket", "billing")[:-1]
+    assert request["messages"][:-1] == fixed  # everything before the ticket is the same for every ticket
+    assert [m["role"] for m in fixed[1:3]] == ["user", "assistant"]  # the prompt's examples became turns
+    assert result.intent == "payroll" and result.pipeline_id == "fixed:payroll + triage-v3"
+
+
+def test_a_looping_draft_is_cut_back_and_flagged():
+    loop = "Sorry about that. " * 8 + "Sorry ab"
+    result = triage.triage_ticket(_FakeClient(_reply(draft=loop.strip())), "fake", TICKET, router=_FixedRouter())
+    assert result.draft_looped and result.draft_reply == "Sorry about that."
+    clean = triage.triage_ticket(_FakeClient(_reply()), "fake", TICKET, router=_FixedRouter())
+    assert not clean.draft_looped and clean.draft_reply == DRAFT
+
+
+def test_loops_are_found_with_and_without_full_stops():
+    assert replies.loops("We will help. We will help. We will help.")
+    assert replies.loops("sorry about that sorry about that sorry about that sorry about that")
+    assert not replies.loops(DRAFT)
 
 
 def test_a_reply_cut_at_max_tokens_is_a_clear_error():
     client = _FakeClient('{"intent": "billing", "priority": "normal", "draft_reply": "Hello, we are so', "length")
     with pytest.raises(ModelOutputError, match="cut off at max_tokens"):
-        triage.triage_ticket(client, "fake", TICKET)
+        triage.triage_ticket(client, "fake", TICKET, router=None)
 
 
 @pytest.mark.parametrize("content, problem", [
     ('{"intent": "refunds", "priority": "normal", "draft_reply": "Hi"}', "intent"),
     ('{"intent": "billing", "priority": "normal", "draft_reply": "   "}', "draft_reply"),
+    ('{"intent": "billing", "priority": "normal", "draft_reply": "Hello"}', "draft_reply"),  # under 40 characters
     ('{"intent": "billing", "priority": "normal", "draft_reply": "' + "x" * 301 + '"}', "draft_reply"),
     ('{"intent": "billing", "priority": "normal"}', "draft_reply"),
     ("Sure! The queue is billing.", "not valid JSON"),
 ])
 def test_a_reply_that_breaks_the_schema_is_a_clear_error(content, problem):
     with pytest.raises(ModelOutputError, match=problem):
-        triage.triage_ticket(_FakeClient(content), "fake", TICKET)
+        triage.triage_ticket(_FakeClient(content), "fake", TICKET, prompt_version="v2", router=None)
 
 
 @pytest.mark.parametrize("text, message", [("", "empty"), ("   ", "empty"), ("x" * 8001, "at most 8000")])
