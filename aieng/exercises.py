@@ -4,7 +4,9 @@ In a solution notebook, the answer sits between `# BEGIN SOLUTION` and `# END SO
 The learner copy keeps every other line, all prose and every check cell, and replaces the
 block with a stub that still runs, so "Run all" reaches every check:
 - inside a function: `...  # Exercise 0.1: your code here` (the function returns None);
-- at top level: `name = ...  # Exercise 0.1: your code here` for each name the block assigns.
+- at top level: `name = ...  # Exercise 0.1: your code here` for each name the block assigns,
+  except names the cell already assigned above the block, which keep that value (for example
+  the path of a file the learner edits): then the stub is the comment alone.
 The exercise number is the last "Exercise N.M" named in a Markdown cell above the code.
 """
 
@@ -55,7 +57,13 @@ def strip_solutions(source: str, exercise: str | None = None) -> str:
             if block is None:
                 raise ValueError(f"{END!r} without {BEGIN!r} in:\n{source}")
             names = _assigned_names("\n".join(b[len(indent):] for b in block)) if not indent else []
-            out.extend(f"{indent}{name} = ...  # {label}" for name in names) if names else out.append(f"{indent}...  # {label}")
+            earlier = _assigned_names("\n".join(out)) if names else []
+            if names and all(name in earlier for name in names):
+                out.append(f"# {label}")
+            elif names:
+                out.extend(f"{indent}{name} = ...  # {label}" for name in names if name not in earlier)
+            else:
+                out.append(f"{indent}...  # {label}")
             block = None
         elif block is not None:
             block.append(line)

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
 from aieng.exercises import ROOT
 
-__all__ = ["WORKSPACE", "sync"]
+__all__ = ["WORKSPACE", "WORKSPACE_ENV", "workspace_dir", "learner_copy", "sync"]
 
 WORKSPACE = ROOT / "workspace"
+WORKSPACE_ENV = "AIENG_WORKSPACE"  # the test run points this at a temporary folder: tests never write into yours
 _RECORD = ".copied.json"  # chapter name -> version hash of the copy we made
 
 
@@ -44,3 +46,22 @@ def sync(source: Path = ROOT / "notebooks", workspace: Path = WORKSPACE) -> tupl
             kept.append(target)
     record_path.write_text(json.dumps(record, indent=1, sort_keys=True))
     return copied, kept
+
+
+def workspace_dir() -> Path:
+    """Where the learner's files live: $AIENG_WORKSPACE when set (the tests set it), else `workspace/`."""
+    chosen = os.environ.get(WORKSPACE_ENV, "").strip()
+    return Path(chosen) if chosen else WORKSPACE
+
+
+def learner_copy(name: str, template: Path) -> Path:
+    """The learner's own copy of `template` in the workspace, made from it the first time and never overwritten.
+
+    Returns the path (`workspace/<name>`): edit that file; rerunning the cell keeps your edits."""
+    target = workspace_dir() / name
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.tmp")
+        shutil.copyfile(template, temporary)
+        os.replace(temporary, target)
+    return target

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
-# Set before anything starts a kernel or a server, so both inherit them.
+# Set before anything starts a kernel or a server, so both inherit them. Learner files the chapters
+# create (AIENG_WORKSPACE) go to a temporary folder, never into a learner's workspace/.
 os.environ.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False",
-                   "MARIMO_SKIP_UPDATE_CHECK": "1", "AIENG_CHECKS_STRICT": "1"})
+                   "MARIMO_SKIP_UPDATE_CHECK": "1", "AIENG_CHECKS_STRICT": "1",
+                   "AIENG_WORKSPACE": tempfile.mkdtemp(prefix="aieng-workspace-")})
 
 import pytest  # noqa: E402
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from aieng import checks, triage
+from aieng import checks, data, triage
 from aieng.checks import STRICT_ENV
 from aieng.errors import ExerciseCheckFailed
 from notebook_code import assert_no_solution_leak, verdicts
@@ -84,3 +84,37 @@ def test_under_the_test_run_a_failing_check_raises(monkeypatch):
     monkeypatch.setenv(STRICT_ENV, "1")
     with pytest.raises(ExerciseCheckFailed, match="2.3"):
         checks.cost_per_1000_tickets(lambda *args: None)
+
+
+def test_queue_descriptions(tmp_path, one_torch_thread):
+    from aieng import prompts
+
+    shipped = prompts.load("queues", "v1").path
+    assert checks.queue_descriptions(...).status == "todo"
+    untouched = tmp_path / "queues-mine.md"
+    untouched.write_text(shipped.read_text(), encoding="utf-8")
+    assert checks.queue_descriptions(untouched).status == "todo"  # copying the shipped text back is no attempt
+    reordered = tmp_path / "queues-reordered.md"
+    lines = shipped.read_text().splitlines()
+    reordered.write_text("\n".join(lines[:5] + lines[5:][::-1]) + "\n", encoding="utf-8")
+    assert checks.queue_descriptions(reordered).status == "todo"  # same descriptions, another order
+    worse = tmp_path / "queues-worse.md"
+    worse.write_text("\n".join(lines[:5] + [f"- {q}: {q}" for q in data.INTENTS]) + "\n", encoding="utf-8")
+    result = checks.queue_descriptions(worse)
+    assert result.status == "fail" and "No gain yet" in str(result) and "Hint:" in str(result)
+    broken = tmp_path / "queues-broken.md"
+    broken.write_text(shipped.read_text().replace("- payroll:", "- wages:"), encoding="utf-8")
+    assert "does not parse" in str(checks.queue_descriptions(broken))
+    solution = checks.queue_descriptions(prompts.load("queues", "v2").path)
+    assert solution.passed, str(solution)
+
+
+def test_queue_descriptions_rejects_text_copied_from_held_out_tickets(tmp_path):
+    from aieng import classic, prompts
+
+    shipped = prompts.load("queues", "v1").path.read_text()
+    ticket = classic.ticket_text(data.load_tickets("validation")).iloc[0]
+    leaked = tmp_path / "queues-leaked.md"
+    leaked.write_text(shipped.rstrip() + f"\n- billing: {ticket.splitlines()[-1][:60]}\n", encoding="utf-8")
+    result = checks.queue_descriptions(leaked)
+    assert result.status == "fail" and "copied from a validation or test ticket" in str(result)

@@ -61,3 +61,13 @@ def test_every_solution_block_is_closed_and_every_notebook_has_one_exercise():
     for path in sorted((exercises.ROOT / "solutions").glob("*.ipynb")):
         source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
         assert source.count(exercises.BEGIN) == source.count(exercises.END) >= 1, path.name
+
+
+def test_a_name_the_cell_assigned_above_the_block_keeps_its_value():
+    source = "MY_FILE = copy_for_learner()\n# BEGIN SOLUTION\nMY_FILE = 'answer.md'\nOTHER = 1\n# END SOLUTION\ncheck(MY_FILE)"
+    stub = exercises.strip_solutions(source, "2.4")
+    assert "answer.md" not in stub
+    assert stub.splitlines() == ["MY_FILE = copy_for_learner()", "OTHER = ...  # Exercise 2.4: your code here",
+                                 "check(MY_FILE)"]
+    only_earlier = exercises.strip_solutions("A = 1\n# BEGIN SOLUTION\nA = 2\n# END SOLUTION", "2.4")
+    assert only_earlier.splitlines() == ["A = 1", "# Exercise 2.4: your code here"]

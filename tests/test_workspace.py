@@ -26,3 +26,14 @@ def test_learner_work_is_never_overwritten_and_a_new_version_lands_beside_it(tmp
     assert [p.name for p in kept] == ["00_setup.ipynb"]
     assert len(copied) == 1 and copied[0].read_text() == "v2" and copied[0].name.startswith("00_setup.new-")
     assert workspace.sync(source, target)[0] == []  # the new version is not copied twice
+
+
+def test_a_learner_copy_is_made_once_and_never_overwritten(tmp_path, monkeypatch):
+    monkeypatch.setenv(workspace.WORKSPACE_ENV, str(tmp_path / "ws"))
+    template = tmp_path / "template.md"
+    template.write_text("shipped", encoding="utf-8")
+    copy = workspace.learner_copy("mine.md", template)
+    assert copy == tmp_path / "ws" / "mine.md" and copy.read_text() == "shipped"
+    copy.write_text("my edits", encoding="utf-8")
+    template.write_text("shipped, newer", encoding="utf-8")
+    assert workspace.learner_copy("mine.md", template).read_text() == "my edits"

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from aieng.checks._result import Result, fail, is_stub, ok, require_callable, todo
 
-__all__ = ["few_shot_messages", "parse_reply", "cost_per_1000_tickets"]
+__all__ = ["few_shot_messages", "parse_reply", "cost_per_1000_tickets", "queue_descriptions"]
 
 _INSTRUCTIONS = "Route the Ledgerloop ticket to one queue."
 _EXAMPLES = [("I was charged twice this month", '{"intent": "billing"}'),
@@ -147,3 +147,57 @@ def cost_per_1000_tickets(fn: Callable[[float, float, float, float], float]) -> 
                     hint="Each ticket costs its prompt tokens times the input price plus its completion tokens "
                          "times the output price; mind the units.")
     return ok("2.3", "cost_per_1000_tickets prices prompt and completion tokens for 1,000 tickets.")
+
+
+_LEAK_MIN_CHARS = 30  # a description line this long that appears verbatim in a held-out ticket was copied from it
+
+
+def _held_out_texts() -> list[str]:
+    from aieng import classic, data
+
+    return [t.casefold() for split in ("validation", "test") for t in classic.ticket_text(data.load_tickets(split))]
+
+
+def queue_descriptions(path: Any, *, shipped_version: str = "v1") -> Result:
+    """Exercise 2.4: your queue descriptions route the validation split better than the shipped ones.
+
+    Scores both with the zero-label embedding router on the validation split and reports the two
+    accuracies. Not attempted while your file still holds the shipped descriptions."""
+    from pathlib import Path
+
+    from aieng import data, prompts, routers
+
+    if is_stub(path):
+        return todo("2.4", "MY_QUEUES")
+    if not isinstance(path, (str, Path)):
+        raise TypeError("Pass the path of your description file: checks.queue_descriptions(MY_QUEUES).")
+    path = Path(path)
+    if not path.exists():
+        return fail("2.4", f"There is no file at {path}.", hint="Rerun the cell above: it copies the shipped "
+                    "descriptions there for you to edit.")
+    shipped = routers.DescriptionRouter.from_version(shipped_version)
+    try:
+        mine = routers.DescriptionRouter.from_file(path)
+    except ValueError as err:
+        return fail("2.4", f"Your file does not parse: {err}",
+                    hint="Keep the front matter and write one or more '- queue: description' lines per queue, "
+                         "with the queue names exactly as they are.")
+    if mine.descriptions == shipped.descriptions:
+        return todo("2.4", f"the descriptions in {path.name} (still the shipped ones)")
+    held_out = _held_out_texts()
+    for queue, lines in mine.descriptions.items():
+        for line in lines:
+            if len(line) >= _LEAK_MIN_CHARS and any(line.casefold() in text for text in held_out):
+                return fail("2.4", f"The {queue} line {line[:50]!r}... is copied from a validation or test ticket.",
+                            hint="Write from the train split only: a description copied from the tickets you "
+                                 "measure on scores what it has seen, not what it will meet.")
+    validation = data.load_tickets("validation")
+    theirs, ours = routers.evaluate(mine, validation), routers.evaluate(shipped, validation)
+    scores = (f"your descriptions route {theirs.accuracy:.3f} of the {len(validation)} validation tickets to the "
+              f"right queue; the shipped {shipped.id} {ours.accuracy:.3f}")
+    if theirs.accuracy <= ours.accuracy:
+        return fail("2.4", f"No gain yet: {scores}.",
+                    hint="Read the confusion between queues above and some train tickets of the queues that are "
+                         "confused: describe each queue the way customers write about it, in more than one line "
+                         "if it covers several problems.")
+    return ok("2.4", f"{scores} ({theirs.accuracy - ours.accuracy:+.3f}).")
