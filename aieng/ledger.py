@@ -1,7 +1,8 @@
 """The workflow ledger: minutes spent in each stage of a workflow, measured or estimated.
 
 Chapter 01 records the ML-engineering path (collect, label, train, evaluate, ...) and saves the
-ledger; chapter 02 loads it, adds the AI-engineering path and compares the two. Every entry says
+ledger. `DEFAULT_COSTS` holds the estimated knobs both chapters charge with (collecting tickets,
+minutes per label, review share, writing a prompt), so chapter 02 charges every path the same way. Every entry says
 whether its minutes were timed in the notebook ("measured") or come from a cost model you can
 change ("estimated"), so a comparison never passes an estimate off as a measurement.
 
@@ -22,12 +23,25 @@ import pandas as pd
 
 from aieng.exercises import ROOT
 
-__all__ = ["DEFAULT_PATH", "WORKFLOWS", "KINDS", "COLUMNS", "Entry", "Ledger"]
+__all__ = ["DEFAULT_PATH", "WORKFLOWS", "KINDS", "COLUMNS", "Costs", "DEFAULT_COSTS", "Entry", "Ledger"]
 
 DEFAULT_PATH = ROOT / "workspace" / "artifacts" / "ledger.json"
 WORKFLOWS = ("ml", "ai")
 KINDS = ("measured", "estimated")
 COLUMNS = ["workflow", "stage", "minutes", "kind", "note"]
+
+
+@dataclass(frozen=True)
+class Costs:
+    """The estimated knobs of the cost model: change them to your company's figures (chapters 01, 02)."""
+
+    collect_minutes: float = 240.0    # export tickets from the helpdesk, remove personal data, de-duplicate
+    minutes_per_label: float = 0.75   # read a ticket, apply the routing rules, pick one queue
+    review_share: float = 0.2         # share of labels a second person checks, at the same minutes per label
+    prompt_minutes: float = 30.0      # read the routing rules, write and try a first prompt or set of descriptions
+
+
+DEFAULT_COSTS = Costs()
 
 
 @dataclass(frozen=True)
