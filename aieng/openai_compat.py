@@ -1,7 +1,11 @@
 """Pure translations between OpenAI's chat API and what llama-cpp-python accepts.
 
-The local server (`aieng.serving`) uses these to cover the gaps of llama-cpp-python:
-- `response_format={"type": "json_schema", ...}` becomes llama's `json_object` + `schema`;
+The local server (`aieng.serving`) uses these to answer like OpenAI where llama-cpp-python does not:
+- `parse_request` validates a request with Pydantic (`ChatRequest`); bad input becomes an
+  `APIError` (400, OpenAI's error shape, the parameter named), never a 500;
+- a JSON schema (`response_format`, a tool's parameters) becomes a decoding grammar with
+  `grammar_for`; a schema the grammar cannot express is rejected, never loosened to "any JSON";
+- `schema_problem` checks every constrained reply against the client's schema before it leaves;
 - `tools` + `tool_choice` become schema-constrained steps whose result maps back to `tool_calls`;
 - JSON produced under a grammar can hold raw control characters inside strings, which
   `json.loads` rejects: `strict_json` re-encodes it before the reply leaves the server.
@@ -11,12 +15,20 @@ No model and no I/O here, so every rule is unit-tested on its own.
 from __future__ import annotations
 
 import json
+import re
 import uuid
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = [
     "NO_TOOL",
-    "llama_response_format",
+    "APIError",
+    "ChatRequest",
+    "parse_request",
+    "output_schema",
+    "grammar_for",
+    "schema_problem",
     "strict_json",
     "normalize_messages",
     "tool_schema",
@@ -29,24 +41,242 @@ __all__ = [
 NO_TOOL = "none"  # the choice "answer in plain text" in the tool-selection step
 
 
-def llama_response_format(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The `response_format` llama-cpp-python understands, from OpenAI's.
+class APIError(Exception):
+    """An error the server answers with, in OpenAI's shape: HTTP status, message, type, param, code."""
 
-    `json_schema` (what `client.chat.completions.parse` sends) becomes `json_object` with the
-    schema; `json_object` passes through; `text` or None means unconstrained text."""
-    if not response_format:
+    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
+                 kind: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+        self.kind = kind or ("invalid_request_error" if status < 500 else "server_error")
+
+    def body(self) -> dict[str, Any]:
+        """`{"error": {...}}` as OpenAI sends it."""
+        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
+
+
+# ---------------------------------------------------------------- the request, validated
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class ContentPart(_Strict):
+    """One part of a message's content; the local model reads text parts only."""
+
+    type: Literal["text"]
+    text: str
+
+
+class FunctionCall(_Strict):
+    """A call an assistant turn made: the tool's name and its arguments as JSON text."""
+
+    name: str
+    arguments: str = "{}"
+
+
+class ToolCall(_Strict):
+    """One entry of an assistant turn's `tool_calls`."""
+
+    id: str = ""
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class Message(_Strict):
+    """One chat turn."""
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+
+
+class FunctionSpec(_Strict):
+    """A tool's name (OpenAI's rule: letters, digits, _ and -, at most 64), description and parameter schema."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class Tool(_Strict):
+    """One entry of `tools`."""
+
+    type: Literal["function"]
+    function: FunctionSpec
+
+
+class _Name(_Strict):
+    name: str
+
+
+class NamedToolChoice(_Strict):
+    """`tool_choice` naming one function."""
+
+    type: Literal["function"] = "function"
+    function: _Name
+
+
+class JsonSchemaSpec(_Strict):
+    """`response_format.json_schema`: a name and the schema itself."""
+
+    name: str = "response"
+    schema_: dict[str, Any] = Field(alias="schema")
+    description: str | None = None
+    strict: bool | None = None
+
+
+class ResponseFormat(_Strict):
+    """`response_format`: text, any JSON object (optionally under `schema`), or a named JSON schema."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaSpec | None = None
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")  # llama-cpp-python's json_object extension
+
+
+class StreamOptions(_Strict):
+    """`stream_options`."""
+
+    include_usage: bool = False
+
+
+class ChatRequest(_Strict):
+    """A chat completion request as the local server accepts it (OpenAI's names, types and ranges)."""
+
+    model: str | None = None
+    messages: list[Message] = Field(min_length=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    n: int | None = None
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    logit_bias: dict[int, float] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    response_format: ResponseFormat | None = None
+    tools: list[Tool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+
+
+_TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict"}
+
+
+def _param(loc: tuple[Any, ...]) -> str:
+    """`('messages', 0, 'role')` -> `messages[0].role`, without the type tags Pydantic adds for unions."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif re.fullmatch(r"[a-z_][a-z0-9_]*", str(part)) and part not in _TYPE_TAGS:
+            text += ("." if text else "") + str(part).rstrip("_")
+    return text or "body"
+
+
+def _from_validation(err: ValidationError) -> APIError:
+    errors = err.errors(include_url=False)
+    first = max(errors, key=lambda e: len(e["loc"]))  # in a union, the branch that got furthest says most
+    param = _param(first["loc"])
+    message = f"Invalid '{param}': {first['msg']}."
+    if first["type"] not in ("missing",) and not isinstance(first.get("input"), dict | list):
+        message = message[:-1] + f" (got {first.get('input')!r:.80})."
+    if len(errors) > 1 and len({e["loc"][:1] for e in errors}) > 1:
+        message += f" {len(errors) - 1} more problem(s) in the request."
+    return APIError(400, message, param=param)
+
+
+def parse_request(body: Any) -> ChatRequest:
+    """The validated request; APIError (400) naming the parameter when it breaks OpenAI's rules
+    or asks for what the local server cannot do (several choices, logprobs, a tool it was not given)."""
+    if not isinstance(body, dict):
+        raise APIError(400, "The request body must be a JSON object with 'model' and 'messages'.")
+    try:
+        request = ChatRequest.model_validate(body)
+    except ValidationError as err:
+        raise _from_validation(err) from None
+    if (request.n or 1) != 1:
+        raise APIError(400, "The local server returns one choice per request: leave n at 1.", param="n")
+    if request.logprobs:
+        raise APIError(400, "The local server does not return logprobs: leave logprobs unset.", param="logprobs")
+    if isinstance(request.stop, list) and len(request.stop) > 4:
+        raise APIError(400, "At most 4 stop sequences are allowed.", param="stop")
+    names = [tool.function.name for tool in request.tools or []]
+    if len(set(names)) < len(names):
+        raise APIError(400, f"Two tools share a name ({', '.join(names)}); each tool needs its own.", param="tools")
+    if NO_TOOL in names:
+        raise APIError(400, f"A tool may not be named {NO_TOOL!r} here: the server uses that word for "
+                            "'reply in text'. Rename the tool.", param="tools")
+    if request.tool_choice not in (None, "none", "auto") and not names:
+        raise APIError(400, "tool_choice names a tool, but the request has no tools: pass tools=[...] too.",
+                       param="tool_choice")
+    if isinstance(request.tool_choice, NamedToolChoice) and request.tool_choice.function.name not in names:
+        raise APIError(400, f"tool_choice names {request.tool_choice.function.name!r}, which is not among the "
+                            f"tools: {', '.join(names)}.", param="tool_choice")
+    if request.response_format and request.response_format.type == "json_schema" and not request.response_format.json_schema:
+        raise APIError(400, "response_format of type 'json_schema' needs a 'json_schema' object with a 'schema'.",
+                       param="response_format.json_schema")
+    return request
+
+
+def output_schema(response_format: ResponseFormat | None) -> dict[str, Any] | None:
+    """The JSON schema a reply must meet: None for plain text, any object for `json_object` without a schema."""
+    if response_format is None or response_format.type == "text":
         return None
-    kind = response_format.get("type")
-    if kind == "text":
+    if response_format.type == "json_object":
+        return response_format.schema_ if response_format.schema_ is not None else {"type": "object"}
+    return response_format.json_schema.schema_ if response_format.json_schema else {"type": "object"}
+
+
+# ---------------------------------------------------------------- schemas, grammars, replies
+
+def grammar_for(schema: Any, *, param: str) -> str:
+    """The GBNF grammar that constrains decoding to `schema`.
+
+    APIError (400) when the schema is not a valid JSON schema, or uses something the grammar
+    cannot express: llama-cpp-python would then silently allow any JSON instead."""
+    import jsonschema
+
+    if not isinstance(schema, dict):
+        raise APIError(400, f"'{param}' must be a JSON schema object.", param=param)
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as err:
+        raise APIError(400, f"'{param}' is not a valid JSON schema: {err.message}.", param=param) from None
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    try:
+        return json_schema_to_gbnf(json.dumps(schema))
+    except Exception as err:  # noqa: BLE001 - the converter raises AssertionError, ValueError, KeyError, ...
+        detail = str(err).strip() or type(err).__name__
+        raise APIError(400, f"'{param}' cannot be turned into a decoding grammar ({detail[:200]}), so the reply "
+                            "could not be held to it. Simplify that part of the schema (a pattern must start "
+                            "with ^ and end with $; $ref must point inside the schema).",
+                       param=param, code="unsupported_schema") from None
+
+
+def schema_problem(text: str, schema: dict[str, Any]) -> str | None:
+    """What is wrong with `text` as a reply under `schema` (not JSON, or its first violation); None when valid."""
+    import jsonschema
+
+    try:
+        value = json.loads(text)
+    except ValueError as err:
+        return f"it is not valid JSON ({err})"
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    if error is None:
         return None
-    if kind == "json_object":
-        return {"type": "json_object", **({"schema": response_format["schema"]} if "schema" in response_format else {})}
-    if kind == "json_schema":
-        spec = response_format.get("json_schema") or {}
-        if "schema" not in spec:
-            raise ValueError("response_format.json_schema needs a 'schema' object.")
-        return {"type": "json_object", "schema": spec["schema"]}
-    raise ValueError(f"Unknown response_format type {kind!r}; use 'text', 'json_object' or 'json_schema'.")
+    where = "/".join(map(str, error.absolute_path)) or "the top level"
+    return f"at {where}: {error.message[:200]}"
 
 
 def strict_json(text: str) -> str:
@@ -65,6 +295,8 @@ def strict_json(text: str) -> str:
         return text
     return json.dumps(value, ensure_ascii=False)
 
+
+# ---------------------------------------------------------------- messages and tools
 
 def _text_of(content: Any) -> str:
     """Message content as plain text: OpenAI allows a string, None or a list of parts."""
@@ -151,7 +383,7 @@ def tool_selection_prompt(tools: list[dict[str, Any]], *, allow_text: bool) -> s
     lines = ["You can call one of these tools:"]
     for name, fn in _functions(tools).items():
         params = json.dumps((fn.get("parameters") or {}).get("properties", {}))
-        lines.append(f"- {name}: {fn.get('description', '').strip()} Parameters: {params}")
+        lines.append(f"- {name}: {(fn.get('description') or '').strip()} Parameters: {params}")
     if allow_text:
         lines.append(f'Answer with the tool to call, or "{NO_TOOL}" to reply in plain text.')
     else:

@@ -12,21 +12,65 @@ TOOLS = [
 ]
 
 
-def test_json_schema_becomes_llama_json_object_with_schema():
+def request(**fields):
+    return compat.parse_request({"model": "m", "messages": [{"role": "user", "content": "hi"}], **fields})
+
+
+def test_json_schema_and_json_object_give_the_schema_a_reply_must_meet():
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
-    got = compat.llama_response_format({"type": "json_schema", "json_schema": {"name": "x", "schema": schema, "strict": True}})
-    assert got == {"type": "json_object", "schema": schema}
+    got = request(response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema, "strict": True}})
+    assert compat.output_schema(got.response_format) == schema
+    assert compat.output_schema(request(response_format={"type": "json_object"}).response_format) == {"type": "object"}
+    assert compat.output_schema(request(response_format={"type": "json_object", "schema": schema}).response_format) == schema
 
 
 def test_text_and_missing_formats_mean_unconstrained():
-    assert compat.llama_response_format(None) is None
-    assert compat.llama_response_format({"type": "text"}) is None
-    assert compat.llama_response_format({"type": "json_object"}) == {"type": "json_object"}
+    assert compat.output_schema(request().response_format) is None
+    assert compat.output_schema(request(response_format={"type": "text"}).response_format) is None
 
 
 def test_unknown_format_is_rejected_with_the_valid_choices():
-    with pytest.raises(ValueError, match="json_schema"):
-        compat.llama_response_format({"type": "yaml"})
+    with pytest.raises(compat.APIError, match="json_schema") as caught:
+        request(response_format={"type": "yaml"})
+    assert caught.value.status == 400 and caught.value.param == "response_format.type"
+    assert caught.value.body()["error"]["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize("fields, param", [
+    ({"max_tokens": 0}, "max_tokens"), ({"temperature": 3}, "temperature"), ({"top_p": -0.1}, "top_p"),
+    ({"n": 3}, "n"), ({"logprobs": True}, "logprobs"), ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
+    ({"tool_choice": "sometimes"}, "tool_choice"), ({"tool_choice": "required"}, "tool_choice"),
+    ({"tools": TOOLS + TOOLS}, "tools"), ({"response_format": {"type": "json_schema"}}, "response_format.json_schema"),
+    ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
+     "messages[0].content[0].type"),
+])
+def test_requests_the_server_cannot_honour_are_named(fields, param):
+    with pytest.raises(compat.APIError) as caught:
+        request(**fields)
+    assert caught.value.status == 400 and caught.value.param == param, caught.value.message
+
+
+def test_a_valid_request_keeps_its_fields():
+    got = request(max_tokens=5, stop="END", tools=TOOLS, tool_choice={"type": "function", "function": {"name": "ping"}},
+                  user="ignored-extra-field")
+    assert got.max_tokens == 5 and got.stop == "END" and got.tool_choice.function.name == "ping"
+
+
+def test_a_schema_becomes_a_grammar_and_one_it_cannot_express_is_refused():
+    assert "root" in compat.grammar_for({"type": "object", "properties": {"a": {"type": "integer"}}}, param="p")
+    with pytest.raises(compat.APIError, match="must start with") as caught:
+        compat.grammar_for({"type": "string", "pattern": "[0-9]+"}, param="response_format")
+    assert caught.value.code == "unsupported_schema" and caught.value.param == "response_format"
+    with pytest.raises(compat.APIError, match="not a valid JSON schema"):
+        compat.grammar_for({"type": "strin"}, param="p")
+
+
+def test_schema_problem_names_the_violation_or_none():
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "maximum": 5}}, "required": ["n"]}
+    assert compat.schema_problem('{"n": 3}', schema) is None
+    assert "maximum" in compat.schema_problem('{"n": 7}', schema) and "at n" in compat.schema_problem('{"n": 7}', schema)
+    assert "required" in compat.schema_problem("{}", schema)
+    assert "not valid JSON" in compat.schema_problem('{"n": ', schema)
 
 
 def test_strict_json_escapes_raw_control_characters():

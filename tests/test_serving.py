@@ -9,6 +9,8 @@ import openai
 import pytest
 from pydantic import BaseModel, Field
 
+pytestmark = pytest.mark.model  # every test here calls the model through the server
+
 TICKET = "Hi, I was charged twice for my Growth plan this month. My order is ORD-58213. Please help!"
 ORDER_TOOL = {"type": "function", "function": {
     "name": "lookup_order", "description": "Look up an order by its id.",
