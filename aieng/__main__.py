@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import os
+import secrets
 import signal
 import sys
+from pathlib import Path
 
 from aieng.errors import AiengError
 
@@ -15,29 +17,44 @@ def _serve(args: argparse.Namespace) -> int:
     from aieng import local_server, serving
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    running = local_server.running_server()
-    if running and running.pid != os.getpid():
-        print(f"A local server is already running at {running.base_url} (pid {running.pid}). "
-              "Stop it first with `python -m aieng stop`.")
-        return 1
-    settings = serving.ServerSettings(model_path=local_server.model_path(), model_name=local_server.MODEL_NAME,
-                                      n_threads=args.threads or (os.cpu_count() or 2))
-    log_path = local_server.state_dir() / "server.log"
-
-    def record(port: int) -> None:
-        local_server.write_state(os.getpid(), port, log_path)
-
+    model_file = Path(os.path.abspath(args.model)) if args.model else local_server.model_path()
+    if not model_file.is_file():
+        print(f"No model file at {model_file}: pass a .gguf file with --model.", file=sys.stderr)
+        return 2
+    api_key = os.environ.get("AIENG_API_KEY", "").strip() or None
+    classroom = not serving.is_loopback(args.host)
+    if classroom and not api_key:
+        print(f"Serving on {args.host} lets other machines in, so the server needs a key. Start it with one, e.g.\n"
+              f"  AIENG_API_KEY={secrets.token_urlsafe(12)} python -m aieng serve --host {args.host}\n"
+              "and give learners that key as OPENAI_API_KEY.", file=sys.stderr)
+        return 2
     # uvicorn re-raises SIGTERM after its graceful shutdown; exit through `finally` instead of dying there.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
-        serving.serve(settings, host=args.host, port=args.port, on_ready=record)
-    finally:
-        state = local_server.state_dir() / "server.json"
+    # A detached start runs under its parent's start lock; `make serve` takes the same lock here and
+    # holds it until its record is written, so it never races a notebook's start.
+    with contextlib.nullcontext() if args.spawned else local_server.start_lock():
+        if not args.spawned and (running := local_server.reconcile(wait_s=local_server.HUNG_AFTER_S)):
+            print(f"A local server is already running at {running.base_url} (pid {running.pid}). "
+                  "Stop it first with `python -m aieng stop`.")
+            return 1
         try:
-            if json.loads(state.read_text()).get("pid") == os.getpid():
-                state.unlink()
-        except (OSError, ValueError):
-            pass
+            sock = serving.bind_socket(args.host, args.prefer_port if args.port is None else args.port,
+                                       exact=args.port is not None)
+        except OSError as err:
+            print(f"{err} Choose another port with --port N, or leave --port out to take a free one.", file=sys.stderr)
+            return 2
+        settings = serving.ServerSettings(
+            model_path=model_file, model_name=local_server.served_name(model_file),
+            n_threads=args.threads or (os.cpu_count() or 2), api_key=api_key if classroom else None,
+            allowed_hosts=serving.allowed_hosts(args.host, args.allow_host), deadline_s=args.deadline,
+            code_hash=local_server.code_hash())
+        app = serving.create_app(settings)  # loads the model
+        local_server.write_state(sock.getsockname()[1], local_server.state_dir() / "server.log", host=args.host,
+                                 model_file=model_file, code=settings.code_hash, api_key=settings.api_key)
+    try:
+        serving.run(app, sock, settings, host=args.host)
+    finally:
+        local_server.forget(os.getpid())
     return 0
 
 
@@ -92,10 +109,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m aieng", description="The course's helper commands.")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the local model server in the foreground")
-    serve.add_argument("--port", type=int, default=8081, help="preferred port; a free one is taken if busy")
+    serve.add_argument("--port", type=int, default=None,
+                       help="port to listen on; an error if it is taken (default: 8081, or a free port if 8081 is taken)")
     serve.add_argument("--host", default="127.0.0.1",
-                       help="address to listen on; 0.0.0.0 serves a classroom (default: this machine only)")
+                       help="address to listen on; 0.0.0.0 serves a classroom and needs AIENG_API_KEY "
+                            "(default: this machine only)")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="another name learners use to reach this machine (repeatable; its names and "
+                            "addresses are allowed already)")
+    serve.add_argument("--model", default=None, help="GGUF file to serve (default: $AIENG_GGUF, else the bundled model)")
     serve.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
+    serve.add_argument("--deadline", type=float, default=120.0,
+                       help="seconds a request may take, waiting for its turn included (default: 120)")
+    serve.add_argument("--prefer-port", type=int, default=8081, help=argparse.SUPPRESS)
+    serve.add_argument("--spawned", action="store_true", help=argparse.SUPPRESS)  # started by connect(), lock held
     serve.set_defaults(run=_serve)
     sub.add_parser("start", help="start (or reuse) the backend and print where it is").set_defaults(run=_start)
     sub.add_parser("stop", help="stop the running local server").set_defaults(run=_stop)

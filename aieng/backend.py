@@ -90,7 +90,7 @@ def _install_short_errors() -> None:
 
 def _connect_local(*, verbose: bool) -> Backend:
     server = local_server.ensure_running()
-    client = CourseClient(base_url=server.base_url, api_key="local", max_retries=0, timeout=300)
+    client = CourseClient(base_url=server.base_url, api_key=server.api_key or "local", max_retries=0, timeout=300)
     client._course_hint = (
         f"The local server may have stopped or crashed (log: {server.log_path}). "
         "Run `backend.connect()` again to restart it, or `python -m aieng doctor`."

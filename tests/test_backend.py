@@ -45,6 +45,7 @@ def fake_endpoint(monkeypatch):
         server.shutdown()
 
 
+@pytest.mark.model
 def test_local_by_default_even_with_an_api_key_set(llm, monkeypatch, capsys):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-somebody-elses")
@@ -54,6 +55,7 @@ def test_local_by_default_even_with_an_api_key_set(llm, monkeypatch, capsys):
     assert str(chosen).startswith("local · SmolLM2-135M-Instruct · http://127.0.0.1:")
 
 
+@pytest.mark.model
 def test_another_endpoint_by_base_url_runs_the_same_calls(llm, monkeypatch):
     """Any OpenAI-compatible server works; here the local one, addressed as a remote endpoint."""
     monkeypatch.setenv("OPENAI_BASE_URL", llm.base_url)
