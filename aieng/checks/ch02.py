@@ -61,7 +61,7 @@ def few_shot_messages(fn: Callable[[str, list[tuple[str, str]], str], list[dict[
     return ok("2.1", "few_shot_messages puts the fixed instructions and examples first and the ticket last.")
 
 
-def _reply(intent: str = "billing", priority: str = "normal", draft: str = "Hello, our Billing team will help.") -> str:
+def _reply(intent: str = "billing", priority: str = "normal", draft: str = "Hello, our Billing team will look at the double charge today.") -> str:
     import json
 
     return json.dumps({"intent": intent, "priority": priority, "draft_reply": draft})
@@ -86,7 +86,7 @@ def parse_reply(fn: Callable[[str], Any]) -> Result:
                     hint="A valid reply should come back as the validated object.")
     if is_stub(got):
         return todo("2.2", "parse_reply")
-    if _field(got, "intent") != "billing" or _field(got, "draft_reply") != "Hello, our Billing team will help.":
+    if _field(got, "intent") != "billing" or _field(got, "draft_reply") != "Hello, our Billing team will look at the double charge today.":
         return fail("2.2", f"parse_reply({good!r}) returned {got!r}, not the reply's fields.",
                     hint="Validate the text into TriageReply and return that object.")
     bad_cases = [
