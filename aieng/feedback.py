@@ -1,7 +1,10 @@
 """The feedback file: what support agents said about the prototype's proposals, one JSON line each.
 
 The chapter 03 app (`apps/support_triage.py`) appends one `FeedbackEntry` per thumbs up/down;
-chapter 04 turns the file into an eval set. The format is that of `data/seed_feedback.jsonl`.
+chapter 04 turns the file into an eval set. The format is that of `data/seed_feedback.jsonl`, plus
+the pipeline that made the proposal (`router_id`, `pipeline_id`), so votes can be counted by pipeline.
+A line without them (the seed file, or a vote from before the app had a router) was made by the
+chat model alone: it is read as the prompted pipeline of its prompt version, `prompted:triage-v1`.
 
 Appending is safe with several writers at once (two browser tabs, two app processes): each
 entry is one `write` to a file opened with O_APPEND, under an exclusive file lock where the
@@ -23,6 +26,7 @@ import pandas as pd
 
 from aieng.data import INTENTS
 from aieng.errors import AiengError
+from aieng.triage import pipeline_id as _pipeline_id
 from aieng.exercises import ROOT
 
 try:  # POSIX file locks; on Windows the O_APPEND single write alone keeps lines whole
@@ -31,7 +35,7 @@ except ImportError:  # pragma: no cover - not on Linux or macOS
     fcntl = None  # type: ignore[assignment]
 
 __all__ = [
-    "FEEDBACK_PATH", "FEEDBACK_PATH_ENV", "FIELDS", "RATINGS",
+    "FEEDBACK_PATH", "FEEDBACK_PATH_ENV", "FIELDS", "REQUIRED_FIELDS", "RATINGS",
     "FeedbackEntry", "MalformedFeedback", "feedback_path", "utc_timestamp", "entry_from_triage",
     "append_feedback", "load_feedback",
 ]
@@ -66,8 +70,11 @@ class FeedbackEntry:
     """One agent's verdict on one proposal: the ticket, what the app proposed, thumbs up or down.
 
     `rating` is "up" or "down"; `corrected_intent` is the queue the agent says is right (or None);
-    `created_at` is an ISO 8601 UTC timestamp (`utc_timestamp()` makes one). Invalid values raise
-    `MalformedFeedback` when the entry is made, so a bad entry never reaches the file."""
+    `created_at` is an ISO 8601 UTC timestamp (`utc_timestamp()` makes one). `router_id` is the router
+    that proposed the queue and `pipeline_id` the router plus the drafting prompt
+    (`embedding-zero:queues-v2 + triage-v3`); left empty, they are those of the chat model routing with
+    `prompt_version` (`prompted:triage-v2`). Invalid values raise `MalformedFeedback` when the entry
+    is made, so a bad entry never reaches the file."""
 
     created_at: str
     ticket: str
@@ -78,9 +85,14 @@ class FeedbackEntry:
     corrected_intent: str | None
     prompt_version: str
     model: str
+    router_id: str = ""
+    pipeline_id: str = ""
 
     def __post_init__(self) -> None:
         problems = _problems(asdict(self))
+        if not problems:
+            _fill_pipeline(self)
+            problems = _pipeline_problems(self)
         if problems:
             raise MalformedFeedback("Invalid feedback entry: " + "; ".join(problems) + ".")
 
@@ -90,12 +102,13 @@ class FeedbackEntry:
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> FeedbackEntry:
-        """An entry from a dict with exactly the file's keys (missing or unknown keys raise).
+        """An entry from a dict with the file's keys (missing or unknown keys raise; router_id and
+        pipeline_id may be missing, as in the seed file).
 
         A NaN corrected_intent (a DataFrame row's missing value) counts as None."""
         if not isinstance(record, dict):
             raise MalformedFeedback(f"A feedback entry is a JSON object, not {type(record).__name__}.")
-        missing = [name for name in FIELDS if name not in record]
+        missing = [name for name in REQUIRED_FIELDS if name not in record]
         unknown = sorted(set(record) - set(FIELDS))
         problems = []
         if missing:
@@ -112,6 +125,24 @@ class FeedbackEntry:
 
 
 FIELDS = tuple(f.name for f in fields(FeedbackEntry))
+REQUIRED_FIELDS = FIELDS[:-2]  # the seed file's keys; router_id and pipeline_id are derived when a line lacks them
+
+
+def _fill_pipeline(entry: FeedbackEntry) -> None:
+    """Fill an empty router_id / pipeline_id: no router recorded means the chat model routed."""
+    version = entry.prompt_version.removeprefix("triage-")
+    router_id = entry.router_id.strip() or f"prompted:triage-{version}"
+    object.__setattr__(entry, "router_id", router_id)  # frozen: set once, while the entry is made
+    if not entry.pipeline_id.strip():
+        object.__setattr__(entry, "pipeline_id", _pipeline_id(router_id, version))
+
+
+def _pipeline_problems(entry: FeedbackEntry) -> list[str]:
+    want = _pipeline_id(entry.router_id, entry.prompt_version.removeprefix("triage-"))
+    if entry.pipeline_id != want:
+        return [f"pipeline_id {entry.pipeline_id!r} does not match router {entry.router_id!r} and prompt "
+                f"{entry.prompt_version!r}, which make {want!r}; leave pipeline_id empty to have it filled in"]
+    return []
 
 
 def _problems(record: dict[str, Any]) -> list[str]:
@@ -124,7 +155,7 @@ def _problems(record: dict[str, Any]) -> list[str]:
         value = record[name]
         if not _is_text(value) or not value.strip():
             problems.append(f"{name} must be a non-empty string, got {value!r}")
-    for name in ("draft_reply", "comment"):
+    for name in ("draft_reply", "comment", "router_id", "pipeline_id"):
         if not _is_text(record[name]):
             problems.append(f"{name} must be a string (may be empty), got {type(record[name]).__name__}")
     if record["proposed_intent"] not in INTENTS:
@@ -152,8 +183,9 @@ def entry_from_triage(proposal: Any, *, ticket: str, rating: str, comment: str =
                       corrected_intent: str | None = None) -> FeedbackEntry:
     """The feedback entry for an agent's verdict on `proposal` (a `triage.Triage`), stamped now.
 
-    The prompt version is stored as the prompt's id ('triage-v2'), as in the seed file. A
-    corrected queue equal to the proposed one is no correction and is stored as None."""
+    The prompt version is stored as the prompt's id ('triage-v2'), as in the seed file, beside the
+    router and pipeline that made the proposal. A corrected queue equal to the proposed one is no
+    correction and is stored as None."""
     version = str(proposal.prompt_version)
     if corrected_intent == proposal.intent or corrected_intent == "":
         corrected_intent = None
@@ -161,7 +193,8 @@ def entry_from_triage(proposal: Any, *, ticket: str, rating: str, comment: str =
         created_at=utc_timestamp(), ticket=ticket, proposed_intent=proposal.intent,
         draft_reply=proposal.draft_reply, rating=rating, comment=(comment or "").strip(),
         corrected_intent=corrected_intent,
-        prompt_version=version if version.startswith("triage-") else f"triage-{version}", model=proposal.model)
+        prompt_version=version if version.startswith("triage-") else f"triage-{version}", model=proposal.model,
+        router_id=str(getattr(proposal, "router_id", "") or ""))
 
 
 def append_feedback(entry: FeedbackEntry, path: Path = FEEDBACK_PATH) -> None:

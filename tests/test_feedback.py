@@ -21,11 +21,14 @@ def entry(**changes) -> FeedbackEntry:
     return FeedbackEntry(**{**GOOD, **changes})
 
 
-def test_fields_are_exactly_those_of_the_seed_file_and_the_seed_file_loads():
+def test_fields_are_those_of_the_seed_file_plus_the_pipeline_and_the_seed_file_loads():
     seed = data.load_seed_feedback()
-    assert feedback.FIELDS == tuple(seed.columns)
+    assert feedback.REQUIRED_FIELDS == tuple(seed.columns)
+    assert feedback.FIELDS == (*seed.columns, "router_id", "pipeline_id")
     loaded = feedback.load_feedback(data.DATA_DIR / "seed_feedback.jsonl")
     assert len(loaded) == len(seed) and loaded["rating"].tolist() == seed["rating"].tolist()
+    # the pilot's chat model routed: each seed vote belongs to the prompted pipeline of its prompt version
+    assert (loaded["pipeline_id"] == "prompted:" + seed["prompt_version"]).all()
 
 
 def test_append_then_load_round_trips(tmp_path):
@@ -173,3 +176,18 @@ def test_an_entry_from_a_triage_result_stores_the_prompt_id_and_drops_a_non_corr
     assert fixed.corrected_intent == "plan_change" and fixed.proposed_intent == "billing"
     with pytest.raises(MalformedFeedback, match="rating"):
         feedback.entry_from_triage(proposal, ticket="Charged twice", rating="meh")
+
+
+def test_an_entry_records_the_pipeline_that_proposed_and_rejects_one_that_does_not_add_up():
+    from aieng.triage import Triage
+
+    proposal = Triage(intent="billing", priority="normal", draft_reply="We will look into the charge.",
+                      prompt_version="v3", model="SmolLM2-135M-Instruct", latency_s=0.4,
+                      router_id="embedding-zero:queues-v2", route_score=0.52)
+    vote = feedback.entry_from_triage(proposal, ticket="Charged twice", rating="up")
+    assert vote.router_id == "embedding-zero:queues-v2"
+    assert vote.pipeline_id == proposal.pipeline_id == "embedding-zero:queues-v2 + triage-v3"
+    assert FeedbackEntry.from_dict(json.loads(json.dumps(vote.to_dict()))) == vote  # survives the file
+    assert entry().pipeline_id == "prompted:triage-v1"  # no router recorded: the chat model routed
+    with pytest.raises(MalformedFeedback, match="pipeline_id 'embedding-zero:queues-v1 \\+ triage-v1' does not match"):
+        entry(router_id="prompted:triage-v1", pipeline_id="embedding-zero:queues-v1 + triage-v1")
