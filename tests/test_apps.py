@@ -1,7 +1,8 @@
 """The marimo app: it runs headless as a script, and as a web page a browser can use end to end.
 
-The browser test drives Debian's Chromium (/usr/bin/chromium) with Playwright for Python; no
-browser is downloaded. Without Chromium it skips and says why (under CI=true that fails)."""
+The app is the product as chapter 02 left it: the router the evals picked proposes the queue, the
+chat model drafts. The browser tests drive Debian's Chromium (/usr/bin/chromium) with Playwright
+for Python; no browser is downloaded. Without Chromium they skip and say why (under CI=true that fails)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from aieng import data, feedback
+from aieng import classic, data, feedback, routers
 from aieng.exercises import ROOT
 from conftest import ci_skip
 
@@ -27,6 +29,14 @@ CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 MODEL_TIMEOUT_MS = 300_000  # one model call on a 2-core machine whose server others share can take minutes
 TICKET = "Hello, our Barclays bank feed has not imported any transactions since Friday. Can you check it?"
+MIN_DISTINCT_QUEUES = 6  # of the 11 queues, one ticket each; a router stuck on one queue (the prompted one) gives 1
+# Whether an element's text runs past its box: its width beside the width it shows, and how many lines its text takes.
+OVERFLOW_JS = """e => {
+    const range = document.createRange(); range.selectNodeContents(e);
+    const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+    return {scrollWidth: e.scrollWidth, clientWidth: e.clientWidth, lines: tops.size};
+}"""
+PAGE_WIDTH_JS = "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
 
 
 def _app_env(feedback_file: Path) -> dict[str, str]:
@@ -34,6 +44,7 @@ def _app_env(feedback_file: Path) -> dict[str, str]:
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
+@pytest.mark.model
 def test_the_app_runs_headless_as_a_script(llm, tmp_path):
     feedback_file = tmp_path / "feedback.jsonl"
     run = subprocess.run([sys.executable, str(APP)], cwd=ROOT, env=_app_env(feedback_file),
@@ -43,6 +54,9 @@ def test_the_app_runs_headless_as_a_script(llm, tmp_path):
     queue = run.stdout.split("proposed queue: ", 1)[1].split(" ", 1)[0]
     assert queue in data.INTENTS, run.stdout
     assert "draft reply: " in run.stdout
+    chosen_id = routers.load_choice()["chosen_id"]
+    assert f"router: {chosen_id} (score " in run.stdout  # the router the evals picked proposed the queue
+    assert f"pipeline: {chosen_id} + triage-" in run.stdout
     assert not feedback_file.exists()  # nobody voted, so nothing is written
 
 
@@ -115,29 +129,94 @@ def test_without_chromium_the_browser_test_skips_and_says_why_but_fails_under_ci
         _require_browser(missing)
 
 
+def _first_validation_ticket_per_queue() -> pd.DataFrame:
+    """One validation ticket per queue by a fixed rule: the first by id in each queue (in id order)."""
+    tickets = data.load_tickets("validation").sort_values("id")
+    return tickets.groupby("intent", sort=False).head(1).reset_index(drop=True)
+
+
+def _first_line(text: str) -> str:
+    return next(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _propose(page, text: str) -> dict:
+    """Paste `text`, press Propose, wait for the proposal for this ticket; what the page shows."""
+    from playwright.sync_api import expect
+
+    ticket_box = page.locator("textarea").first
+    ticket_box.fill(text)
+    ticket_box.press("Tab")  # a marimo text area sends its value when it loses focus
+    page.get_by_role("button", name="Propose queue and reply").click()
+    # the proposal names its ticket, so the wait ends on this ticket's answer, not on the previous one still shown
+    expect(page.locator(".proposal-for")).to_contain_text(_first_line(text)[:40], timeout=MODEL_TIMEOUT_MS)
+    draft = page.locator(".draft-reply")
+    return {"queue": json.loads(page.locator("marimo-stat[data-label*='Proposed queue']").get_attribute("data-value")),
+            "latency_s": json.loads(page.locator("marimo-stat[data-label*='Latency']").get_attribute("data-value")),
+            "pipeline_line": page.locator(".pipeline").inner_text(), "draft": draft.inner_text(),
+            "draft_box": draft.evaluate(OVERFLOW_JS), "page_width": page.evaluate(PAGE_WIDTH_JS)}
+
+
+def _open(playwright, chromium: Path, url: str):
+    browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    return browser, page
+
+
+@pytest.mark.model
+def test_the_app_proposes_varied_queues_names_its_router_and_wraps_the_draft(chromium, marimo_app):
+    from playwright.sync_api import sync_playwright
+
+    url, _ = marimo_app
+    tickets = _first_validation_ticket_per_queue()
+    texts = list(classic.ticket_text(tickets))
+    assert len(tickets) == len(data.INTENTS) and len({_first_line(t)[:40] for t in texts}) == len(texts)
+    choice = routers.load_choice()
+    started = time.perf_counter()
+    with sync_playwright() as playwright:
+        browser, page = _open(playwright, chromium, url)
+        try:
+            shown = [_propose(page, text) for text in texts]
+            # the measurement can fail: an unwrapped line of the same draft runs past the same box
+            page.evaluate("""text => {
+                const e = document.createElement('div'); e.id = 'unwrapped-probe';
+                e.style.cssText = 'white-space: pre; width: 300px'; e.textContent = text;
+                document.body.appendChild(e); }""", max((s["draft"] for s in shown), key=len))
+            bad_box = page.locator("#unwrapped-probe").evaluate(OVERFLOW_JS)
+        finally:
+            browser.close()
+    elapsed_s = time.perf_counter() - started
+
+    queues = [s["queue"] for s in shown]
+    assert set(queues) <= set(data.INTENTS)
+    assert len(set(queues)) >= MIN_DISTINCT_QUEUES, f"the app proposed only {sorted(set(queues))} for {len(texts)} queues"
+    for s in shown:
+        assert choice["chosen_id"] in s["pipeline_line"] and "score" in s["pipeline_line"], s["pipeline_line"]
+        assert f"pipeline {choice['chosen_id']} + triage-" in s["pipeline_line"], s["pipeline_line"]
+        box = s["draft_box"]
+        assert box["scrollWidth"] <= box["clientWidth"], f"the draft runs off its box: {box} for {s['draft'][:80]!r}"
+        assert s["page_width"][0] <= s["page_width"][1], f"the page scrolls sideways: {s['page_width']}"
+    assert max(s["draft_box"]["lines"] for s in shown) >= 2  # some draft is long enough to wrap, and it did
+    assert bad_box["scrollWidth"] > bad_box["clientWidth"]  # ... where an unwrapped copy would run off the box
+    correct = sum(q == gold for q, gold in zip(queues, tickets["intent"]))
+    print(f"browser, one ticket per queue: {elapsed_s:.1f} s for {len(texts)} tickets, {len(set(queues))} distinct "
+          f"queues proposed, {correct} right; model+router per ticket: {[s['latency_s'] for s in shown]}")
+
+
+@pytest.mark.model
 def test_an_agent_votes_in_the_browser_and_each_vote_lands_in_the_feedback_file(chromium, marimo_app):
     from playwright.sync_api import expect, sync_playwright
 
     url, feedback_file = marimo_app
+    chosen_id = routers.load_choice()["chosen_id"]
     started = time.perf_counter()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
+        browser, page = _open(playwright, chromium, url)
         try:
-            page = browser.new_page()
-            page.set_default_timeout(60_000)
-            page.goto(url)
-            ticket_box = page.locator("textarea").first
-            ticket_box.fill(TICKET)
-            ticket_box.press("Tab")  # a marimo text area sends its value when it loses focus
-            page.get_by_role("button", name="Propose queue and reply").click()
-
-            queue_stat = page.locator("marimo-stat[data-label*='Proposed queue']")
-            expect(queue_stat).to_be_visible(timeout=MODEL_TIMEOUT_MS)  # the model has answered
-            expect(page.get_by_text("Draft reply", exact=True)).to_be_visible()
-            shown_queue = json.loads(queue_stat.get_attribute("data-value"))
-            assert shown_queue in data.INTENTS
-
-            model_s = json.loads(page.locator("marimo-stat[data-label*='Latency']").get_attribute("data-value"))
+            expect(page.get_by_text(chosen_id).first).to_be_visible()  # the page says which router proposes
+            shown = _propose(page, TICKET)
+            assert shown["queue"] in data.INTENTS
 
             comment_box = page.get_by_placeholder("What is right or wrong? (optional)")
             comment_box.fill("queue looks right")
@@ -147,9 +226,9 @@ def test_an_agent_votes_in_the_browser_and_each_vote_lands_in_the_feedback_file(
             lines = feedback_file.read_text(encoding="utf-8").splitlines()
             assert len(lines) == 1, lines  # one click, one line
             vote = feedback.FeedbackEntry.from_dict(json.loads(lines[0]))  # a valid entry, or this raises
-            expect(page.get_by_text(vote.draft_reply, exact=True).first).to_be_visible()  # the reply the agent saw
+            assert vote.draft_reply == shown["draft"]  # the reply the agent saw
 
-            other_queue = next(q for q in data.INTENTS if q != shown_queue)  # now the agent fixes the queue
+            other_queue = next(q for q in data.INTENTS if q != shown["queue"])  # now the agent fixes the queue
             page.locator("select").first.select_option(other_queue)
             page.get_by_role("button", name="Needs work").click()
             expect(page.get_by_text(f"right queue {other_queue}")).to_be_visible()
@@ -158,11 +237,12 @@ def test_an_agent_votes_in_the_browser_and_each_vote_lands_in_the_feedback_file(
             browser.close()
     elapsed_s = time.perf_counter() - started
 
-    assert vote.proposed_intent == shown_queue
+    assert vote.proposed_intent == shown["queue"]
     assert vote.rating == "up" and vote.ticket == TICKET and vote.corrected_intent is None
     assert vote.comment == "queue looks right"
+    assert vote.router_id == chosen_id and vote.pipeline_id.startswith(f"{chosen_id} + triage-")  # votes by pipeline
+    assert vote.pipeline_id in shown["pipeline_line"]
     assert len(feedback.load_feedback(feedback_file)) == 2  # both lines valid
     assert correction["rating"] == "down" and correction["corrected_intent"] == other_queue
-    assert correction["proposed_intent"] == shown_queue
-    assert vote.proposed_intent in data.INTENTS and vote.prompt_version.startswith("triage-")
-    print(f"browser flow: {elapsed_s:.1f} s, of which the model call {model_s}")
+    assert correction["proposed_intent"] == shown["queue"] and correction["pipeline_id"] == vote.pipeline_id
+    print(f"browser flow: {elapsed_s:.1f} s, of which the model call {shown['latency_s']}")
