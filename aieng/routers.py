@@ -332,15 +332,21 @@ def evaluate(router: Router, tickets: pd.DataFrame, *, batch_size: int = 64, pro
     if len(tickets) == 0:
         raise ValueError("No tickets to evaluate: pass a split, e.g. data.load_tickets('validation').")
     texts = list(classic.ticket_text(tickets))
-    batches = range(0, len(texts), batch_size)
+    bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        batches = tqdm(batches, desc=router.id, unit="batch")
+        bar = tqdm(total=len(texts), desc=router.id, unit="ticket")
+        batch_size = min(batch_size, 16)  # a chat-model router takes a second a ticket: show it moving
     routes: list[Route] = []
     started = time.perf_counter()
-    for start in batches:
-        routes.extend(router.route(texts[start:start + batch_size]))
+    for start in range(0, len(texts), batch_size):
+        batch = texts[start:start + batch_size]
+        routes.extend(router.route(batch))
+        if bar is not None:
+            bar.update(len(batch))
+    if bar is not None:
+        bar.close()
     elapsed = time.perf_counter() - started
     gold = tickets["intent"].to_numpy()
     predicted = np.array([r.queue if r.queue is not None else "(none)" for r in routes], dtype=object)
