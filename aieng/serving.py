@@ -25,6 +25,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -158,33 +159,42 @@ class _Model:
             verbose=False,
         )
         self.format = _chat_formatter(self.llama)
-        self._turn = threading.Lock()
-        self._counts = threading.Lock()
-        self.waiting = 0
+        self._changed = threading.Condition()
+        self._line: deque[_Job] = deque()  # requests waiting for the model, first come first served
+        self._busy = False
         self.busy_since: float | None = None
         self.n_served = 0
 
+    @property
+    def waiting(self) -> int:
+        return len(self._line)
+
     @contextmanager
     def turn(self, job: _Job) -> Iterator[None]:
-        """Hold the model for `job`; give up when its client goes or its deadline passes."""
-        with self._counts:
-            if self.waiting >= self.settings.max_queue:
-                raise APIError(503, f"The server is busy: {self.waiting} requests are waiting. Retry in a moment.",
+        """Hold the model for `job` once the requests before it are done; give up when its client
+        goes or its deadline passes."""
+        with self._changed:
+            if len(self._line) >= self.settings.max_queue:
+                raise APIError(503, f"The server is busy: {len(self._line)} requests are waiting. Retry in a moment.",
                                code="server_busy")
-            self.waiting += 1
-        try:
-            while not self._turn.acquire(timeout=0.05):
-                job.check()
-        finally:
-            with self._counts:
-                self.waiting -= 1
-        self.busy_since = time.monotonic()
+            self._line.append(job)
+            try:
+                while self._busy or self._line[0] is not job:
+                    self._changed.wait(timeout=0.05)
+                    job.check()
+            except BaseException:
+                self._line.remove(job)
+                self._changed.notify_all()
+                raise
+            self._line.popleft()
+            self._busy, self.busy_since = True, time.monotonic()
         try:
             yield
         finally:
-            self.busy_since = None
-            self.n_served += 1
-            self._turn.release()
+            with self._changed:
+                self._busy, self.busy_since = False, None
+                self.n_served += 1
+                self._changed.notify_all()
 
     def generate(self, job: _Job, messages: list[dict[str, str]], sampling: dict[str, Any],
                  grammar: str | None = None, on_text: Callable[[str], None] | None = None) -> _Output:
@@ -227,7 +237,7 @@ def _sampling(request: compat.ChatRequest) -> dict[str, Any]:
         "top_p": 1.0 if request.top_p is None else request.top_p,
         "top_k": 0,  # OpenAI has no top-k: 0 disables it in llama.cpp
         "min_p": 0.0,
-        "repeat_penalty": 1.0,  # OpenAI has none (llama's completion default is 1.1)
+        "repeat_penalty": 1.0,  # OpenAI has none
         "max_tokens": request.max_completion_tokens or request.max_tokens or DEFAULT_MAX_TOKENS,
         "presence_penalty": request.presence_penalty or 0.0,
         "frequency_penalty": request.frequency_penalty or 0.0,

@@ -241,6 +241,24 @@ def test_health_shows_the_queue_and_the_code_hash(monkeypatch):
     assert idle["queue"] == 0 and idle["served"] == 3
 
 
+def test_requests_get_the_model_in_arrival_order(monkeypatch):
+    finished = []
+
+    def ask(i):
+        post(root, {"messages": [{"role": "user", "content": f"ticket {i}"}]})
+        finished.append(i)
+
+    with running_app(monkeypatch, " ".join(["word"] * 4), delay_s=0.05) as root:
+        threads = []
+        for i in range(5):
+            threads.append(threading.Thread(target=ask, args=(i,)))
+            threads[-1].start()
+            time.sleep(0.05)  # each arrives while the one before waits or runs
+        for thread in threads:
+            thread.join()
+    assert finished == sorted(finished), f"served out of order: {finished}"
+
+
 def test_a_full_queue_is_told_to_retry(monkeypatch):
     with running_app(monkeypatch, " ".join(["word"] * 12), delay_s=0.05, max_queue=1) as root:
         threads = [threading.Thread(target=post, args=(root, {"messages": USER})) for _ in range(2)]

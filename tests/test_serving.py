@@ -62,11 +62,14 @@ def test_json_schema_reply_is_valid_against_the_schema(llm):
 def test_sampled_json_replies_are_always_strict_json(llm):
     """At temperature 0.8 the grammar lets raw newlines into strings; the server repairs them."""
     schema = {"type": "object", "properties": {"reply": {"type": "string", "maxLength": 120}}, "required": ["reply"]}
+    n_finished = 0
     for seed in range(6):
         reply = ask(llm, "Write a two-line apology for a double charge.", temperature=0.8, seed=seed, max_tokens=80,
                     response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": schema}})
         if reply.choices[0].finish_reason == "stop":
+            n_finished += 1
             json.loads(reply.choices[0].message.content)  # strict: no raw control characters
+    assert n_finished >= 3, f"only {n_finished} of 6 replies finished: the check above hardly ran"
 
 
 class Triage(BaseModel):
@@ -135,3 +138,18 @@ def test_a_bad_request_gets_a_400_with_a_reason(llm):
         ask(llm, tools=[ORDER_TOOL], tool_choice={"type": "function", "function": {"name": "refund"}})
     with pytest.raises(openai.BadRequestError, match="one choice"):
         ask(llm, n=2)
+
+
+def test_bad_requests_are_400s_before_any_generation(llm):
+    with pytest.raises(openai.BadRequestError, match="max_tokens"):
+        ask(llm, max_tokens=-1)
+    with pytest.raises(openai.BadRequestError, match="response_format"):
+        ask(llm, response_format={"type": "yaml"})
+    with pytest.raises(openai.BadRequestError, match="must start with"):  # llama-cpp-python would allow any JSON
+        ask(llm, response_format={"type": "json_schema", "json_schema": {"name": "o", "schema": {
+            "type": "object", "properties": {"order_id": {"type": "string", "pattern": "ORD-[0-9]{5}"}}}}})
+
+
+def test_a_stream_too_long_for_the_context_fails_before_the_first_byte(llm):
+    with pytest.raises(openai.BadRequestError, match="context"):
+        ask(llm, "support " * 9000, max_tokens=5, stream=True)
