@@ -1,6 +1,7 @@
 # make lab   · set up if needed, start the model backend, open JupyterLab in workspace/
 # make test  · set up if needed, run every test (unit tests, notebooks, learner copies)
 # make serve · run the local model server in the foreground    make stop · stop it
+# make test-fast · the tests that need no model server (a quick loop while developing)
 # make doctor · check the backend and each capability           make exercises · rebuild notebooks/
 # make gate  · score the triage prompt on the regression gate (PROMPT=v1 picks a version)
 
@@ -18,7 +19,7 @@ export ANONYMIZED_TELEMETRY := False
 export MARIMO_SKIP_UPDATE_CHECK := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup browser lab test gate serve stop doctor exercises
+.PHONY: setup browser lab test test-fast gate serve stop doctor exercises
 
 setup: $(STAMP)
 
@@ -46,13 +47,19 @@ browser:
 test: setup browser
 	AIENG_CHECKS_STRICT=1 $(BIN)/python -m pytest --durations=15
 
+# Tests marked neither `model` (calls a model) nor `slow`, over tests/ only: under 2 minutes, no model server.
+test-fast: setup
+	AIENG_CHECKS_STRICT=1 $(BIN)/python -m pytest tests -m "not model and not slow" -q
+
 # The regression gate alone: the version under review (PROMPT, default the shipped one) and the known-bad one.
 PROMPT ?=
 gate: setup
 	AIENG_PROMPT_VERSION=$(PROMPT) $(BIN)/python -m pytest tests/test_prompt_gate.py -rxX
 
+# SERVE_HOST=0.0.0.0 serves a classroom (export AIENG_API_KEY first: docs/classroom.md);
+# a SERVE_PORT you name must be free (without it: 8081, or a free port).
 serve: setup
-	$(BIN)/python -m aieng serve
+	$(BIN)/python -m aieng serve $(if $(SERVE_HOST),--host $(SERVE_HOST)) $(if $(SERVE_PORT),--port $(SERVE_PORT))
 
 stop:
 	$(BIN)/python -m aieng stop

@@ -125,6 +125,22 @@ def _versions() -> str:
     return f"Python {platform.python_version()} · " + " · ".join(found)
 
 
+def _course_server(base_url: str) -> str:
+    """One line from a course server's /health (queue, requests served, serving code), or '' for other servers."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(base_url.rstrip("/").removesuffix("/v1") + "/health", timeout=5) as reply:
+            health = json.load(reply)
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(health, dict) or "code_hash" not in health:
+        return ""
+    key = " · API key required" if health.get("needs_key") else ""
+    return (f"course server: {health.get('queue', 0)} waiting · {health.get('served', 0)} served · "
+            f"deadline {health.get('deadline_s', 0):.0f} s · serving code {health['code_hash']}{key}")
+
+
 def run() -> bool:
     """Print the diagnosis; True when every capability works."""
     from aieng import backend as backend_module
@@ -137,6 +153,8 @@ def run() -> bool:
         print(f"✗ backend: {err}")
         return False
     print(f"backend: {backend}")
+    if server_line := _course_server(backend.base_url):
+        print(server_line)
     if backend.is_local and (warning := local_server.competition_warning()):
         print(f"⚠ {warning}")
     all_ok = True

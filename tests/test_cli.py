@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -28,6 +29,7 @@ def test_doctor_checks_every_capability(llm):
     assert result.returncode == 0, result.stdout + result.stderr
     for capability in ("models", "chat", "streaming", "json_schema", "parse (Pydantic)", "tools", "max_tokens"):
         assert f"✓ {capability}:" in result.stdout
+    assert re.search(r"course server: \d+ waiting · \d+ served · deadline \d+ s · serving code \w+", result.stdout)
 
 
 def test_doctor_reports_an_unreachable_endpoint_with_a_next_step(monkeypatch):
