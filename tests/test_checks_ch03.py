@@ -2,6 +2,7 @@
 
 The stub and the solution are taken from notebooks/ and solutions/ themselves."""
 
+import ast
 import math
 
 import pandas as pd
@@ -10,7 +11,8 @@ import pytest
 from aieng import checks
 from aieng.checks import STRICT_ENV
 from aieng.errors import ExerciseCheckFailed
-from notebook_code import assert_no_solution_leak, verdicts
+from aieng.checks.ch03 import _votes as _check_votes
+from notebook_code import assert_no_solution_leak, exercise_cell, load_function, verdicts
 
 CH03 = "03_prototype.ipynb"
 NAMESPACE = {"math": math, "pd": pd}
@@ -58,20 +60,38 @@ def test_to_eval_examples():
 
 
 @pytest.mark.parametrize("slip, message", [
+    # leaves out a thumbs-down without a correction, though its queue stands (the rule chapter 04 applies too)
+    (lambda v: v.loc[(v.rating == "up") | v.corrected_intent.notna()].drop_duplicates("ticket", keep="last")
+     .assign(intent=lambda f: f.corrected_intent.fillna(f.proposed_intent))
+     .rename(columns={"ticket": "text"})[["text", "intent"]], "the complaint is about the reply"),
+    (lambda v: pd.DataFrame({"text": v.ticket, "intent": v.corrected_intent.fillna(v.proposed_intent)}),
+     "more than once"),
     (lambda v: pd.DataFrame({"text": v.ticket, "intent": v.corrected_intent.fillna(v.proposed_intent)})
-     .drop_duplicates("text", keep="last"), "down-vote with no corrected queue"),
-    (lambda v: v.loc[(v.rating == "up") | v.corrected_intent.notna()]
-     .assign(intent=lambda f: f.corrected_intent.fillna(f.proposed_intent))
-     .rename(columns={"ticket": "text"})[["text", "intent"]], "more than once"),
-    (lambda v: v.loc[(v.rating == "up") | v.corrected_intent.notna()]
-     .assign(intent=lambda f: f.corrected_intent.fillna(f.proposed_intent))
-     .drop_duplicates("ticket", keep="first").rename(columns={"ticket": "text"})[["text", "intent"]],
-     "not the queue the agent's vote stands behind"),
+     .drop_duplicates("text", keep="first"), "not the queue the agent's vote stands behind"),
     (lambda v: v.rename(columns={"ticket": "text"}), "exactly ['text', 'intent']"),
 ])
 def test_to_eval_examples_slips(slip, message):
     result = checks.to_eval_examples(slip)
     assert result.status == "fail" and message in str(result), str(result)
+
+
+def _chapter_04_function(name: str):
+    """Only the `def name(...)` of chapter 04's solution notebook, without the rest of its cell."""
+    source = exercise_cell("solutions", "04_evals.ipynb", name)
+    definition = next(node for node in ast.parse(source).body if isinstance(node, ast.FunctionDef) and node.name == name)
+    scope = {"pd": pd}
+    exec(compile(ast.Module(body=[definition], type_ignores=[]), "04_evals.ipynb", "exec"), scope)
+    return scope[name]
+
+
+def test_chapters_03_and_04_label_a_thumbs_down_without_a_correction_the_same_way():
+    """Chapter 04's feedback labels agree with Exercise 3.2's on the check's votes (last vote per ticket)."""
+    votes = _check_votes().drop_duplicates("ticket", keep="last")
+    solution = load_function("solutions", CH03, "to_eval_examples", NAMESPACE)
+    ours = dict(zip(*solution(votes).T.to_numpy()))
+    theirs = _chapter_04_function("from_feedback")(votes, "check", "CHK")
+    assert dict(zip(theirs["text"], theirs["gold_intent"])) == ours
+    assert ours["Reply promised a refund we do not give"] == "plan_change"  # the thumbs-down without a correction
 
 
 def test_a_call_result_instead_of_the_function_says_what_to_type():
