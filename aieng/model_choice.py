@@ -59,7 +59,7 @@ def backend_for(entry: str) -> Iterator[backend.Backend]:
             os.environ.pop("AIENG_GGUF", None)
         elif entry != "endpoint":
             os.environ.pop("OPENAI_BASE_URL", None)
-            os.environ["AIENG_GGUF"] = str(Path(entry).resolve())
+            os.environ["AIENG_GGUF"] = os.path.abspath(entry)  # not resolve(): a symlink's name is the served name
         yield backend.connect(verbose=False)
     finally:
         for key, value in saved.items():
