@@ -8,7 +8,7 @@ from typing import Any
 
 from aieng.errors import ModelOutputError
 
-__all__ = ["text_of", "json_of", "repeats", "loops", "without_repeats"]
+__all__ = ["text_of", "json_of", "repeats", "loops", "without_repeats", "last_full_sentence"]
 
 
 def text_of(completion: Any) -> str:
@@ -72,9 +72,21 @@ def loops(text: str, *, ngram: int = 4, times: int = 3) -> bool:
     return False
 
 
-def without_repeats(text: str) -> str:
-    """`text` with every sentence that repeats an earlier one removed, and a cut-off last fragment dropped
-    when the text looped (the loop ran into the length limit mid-sentence)."""
+def last_full_sentence(text: str, *, min_chars: int = 0) -> str:
+    """`text` cut after its last full sentence (., ! or ?), when that leaves at least `min_chars`; else unchanged.
+
+    A draft stopped by the schema's length limit ends mid-word; a customer should not read that."""
+    text = text.strip()
+    ends = [m.end() for m in re.finditer(r"[.!?](?=\s|$)", text)]
+    if ends and ends[-1] < len(text) and ends[-1] >= min_chars:
+        return text[:ends[-1]]
+    return text
+
+
+def without_repeats(text: str, *, ngram: int = 4) -> str:
+    """`text` with its loop removed: every sentence that repeats an earlier one goes, and a run of `ngram`
+    words that comes back is cut at its second start; a cut-off last fragment goes too when a full
+    sentence is left."""
     kept: list[str] = []
     seen: set[str] = set()
     for sentence in _sentences(text):
@@ -82,6 +94,15 @@ def without_repeats(text: str) -> str:
         if key not in seen:
             kept.append(sentence)
             seen.add(key)
-    if repeats(text) and len(kept) > 1 and kept[-1][-1:] not in ".!?":
-        kept.pop()
-    return " ".join(kept)
+    result = " ".join(kept)
+    words = result.split()
+    first: dict[tuple[str, ...], int] = {}
+    for i in range(len(words) - ngram + 1):
+        key = tuple(w.casefold() for w in words[i:i + ngram])
+        if key in first and i >= first[key] + ngram:
+            result = " ".join(words[:i])
+            break
+        first.setdefault(key, i)
+    if result != text.strip():
+        result = last_full_sentence(result, min_chars=1)
+    return result

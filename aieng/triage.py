@@ -105,7 +105,9 @@ _SHIPPED_ROUTER: list[routers.Router] = []
 def _shipped_router_cached() -> routers.Router:
     """The shipped router, built once per process (an embedding router embeds its descriptions once)."""
     if not _SHIPPED_ROUTER:
-        _SHIPPED_ROUTER.append(shipped_router())
+        router = shipped_router()
+        router.route(["warm-up"])  # loads the embedding model now, so the first ticket's latency is the ticket's
+        _SHIPPED_ROUTER.append(router)
     return _SHIPPED_ROUTER[0]
 
 
@@ -201,6 +203,8 @@ def triage_ticket(client: openai.OpenAI, model: str, text: str, *,
     reply = _validated(content)
     looped = replies.loops(reply.draft_reply)
     draft = replies.without_repeats(reply.draft_reply) if looped else reply.draft_reply
+    if len(reply.draft_reply) >= DRAFT_REPLY_MAX_CHARS:  # stopped by the length limit, mid-sentence
+        draft = replies.last_full_sentence(draft, min_chars=DRAFT_REPLY_MIN_CHARS)
     return Triage(intent=queue or reply.intent, priority=reply.priority, draft_reply=draft,  # the router decided
                   prompt_version=prompt.version, model=completion.model or model, latency_s=latency_s,
                   router_id=router.id if router is not None else f"prompted:triage-{prompt.version}",

@@ -147,3 +147,16 @@ def test_bad_tickets_are_refused_before_any_call(text, message):
 def test_an_unknown_prompt_version_names_the_versions():
     with pytest.raises(ValueError, match="Versions: .*v1"):
         triage.triage_ticket(_FakeClient("{}"), "fake", TICKET, prompt_version="v9")
+
+
+def test_a_loop_of_phrases_is_cut_at_its_second_start_and_a_cut_sentence_dropped():
+    loop = "Thanks for the help. If you are unable to log in, if you are unable to log in, if you are unable to lo"
+    assert replies.loops(loop)
+    assert replies.without_repeats(loop) == "Thanks for the help."
+
+
+def test_a_draft_stopped_by_the_length_limit_ends_at_its_last_full_sentence():
+    long_draft = ("Thanks for writing in about the double charge on your account this month. " * 3
+                  + "Our billing team will check it and send you a link to the new")[:triage.DRAFT_REPLY_MAX_CHARS]
+    result = triage.triage_ticket(_FakeClient(_reply(draft=long_draft)), "fake", TICKET, router=_FixedRouter())
+    assert result.draft_reply.endswith(".") and len(result.draft_reply) < len(long_draft)
