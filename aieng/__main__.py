@@ -50,7 +50,8 @@ def _serve(args: argparse.Namespace) -> int:
             code_hash=local_server.code_hash())
         app = serving.create_app(settings)  # loads the model
         local_server.write_state(sock.getsockname()[1], local_server.state_dir() / "server.log", host=args.host,
-                                 model_file=model_file, code=settings.code_hash, api_key=settings.api_key)
+                                 model_file=model_file, code=settings.code_hash, api_key=settings.api_key,
+                                 detached=args.spawned)
     try:
         serving.run(app, sock, settings, host=args.host)
     finally:

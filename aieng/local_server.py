@@ -5,7 +5,8 @@ records who it is in a small state file (`<repo>/.aieng/server.json`, or `$AIENG
 id, start time and command line, address, model file and a hash of the serving code. Nothing is
 ever signalled unless that record proves the process is the course server that wrote it; a
 record that proves nothing is removed with one line saying so. A server that runs older serving
-code or another model file, or has stopped answering, is replaced. One file lock makes kernels,
+code or another model file, or has stopped answering, is replaced (unless someone started it by
+hand with `make serve`: then it is theirs to restart). One file lock makes kernels,
 tests and `make serve` asking at the same moment start one server, not two.
 
 The model is the bundled SmolLM2-135M-Instruct, or the GGUF file `AIENG_GGUF` names; the served
@@ -99,6 +100,7 @@ class _Record(BaseModel):
     cmdline: list[str] | None = None
     code_hash: str | None = None
     api_key: str | None = None
+    detached: bool = True  # False: started by hand (`make serve`), never replaced from a notebook
 
 
 def state_dir() -> Path:
@@ -294,8 +296,9 @@ def reconcile(wait_s: float = HUNG_AFTER_S) -> LocalServer | None:
 
     A record that does not prove its process is ours (unreadable, process gone, pid reused) is
     removed and nothing is signalled; our server that runs older serving code, another model
-    file, or has not answered for `wait_s` is stopped. Each case prints one line. Call it
-    holding `start_lock()`."""
+    file, or has not answered for `wait_s` is stopped. Each case prints one line. A server
+    started by hand (`make serve`) is never stopped here: with older code it is used as it is,
+    otherwise ServerStartError says how to stop it. Call it holding `start_lock()`."""
     record, problem = _read_state()
     if record is None:
         if problem:
@@ -313,6 +316,14 @@ def reconcile(wait_s: float = HUNG_AFTER_S) -> LocalServer | None:
     reason = f"it has not answered for {wait_s:.0f} s" if health is None else _mismatch(health)
     if not reason:
         return _server(record)
+    if not record.detached:  # started by hand (`make serve`): it runs in someone's terminal, maybe for a room
+        if health is not None and reason.startswith("it runs other"):
+            _say(f"the local server (process {record.pid}) was started by hand and {reason.removeprefix('it ')}; "
+                 "restart it there to update it.")
+            return _server(record)
+        raise ServerStartError(
+            f"The local server started by hand (`make serve`, process {record.pid}) {reason.removeprefix('it ')}. "
+            "Stop it (Ctrl+C where it runs, or `python -m aieng stop`), then retry.")
     _say(f"replacing the local server (process {record.pid}): {reason}.")
     _terminate(record)
     _state_file().unlink(missing_ok=True)
@@ -351,7 +362,7 @@ def start_lock(timeout_s: float | None = None) -> Iterator[None]:
 
 
 def write_state(port: int, log_path: Path, *, host: str = "127.0.0.1", model_file: Path | None = None,
-                code: str = "", api_key: str | None = None) -> None:
+                code: str = "", api_key: str | None = None, detached: bool = True) -> None:
     """Record this process as the running server (called by the server once its port is bound).
 
     The record holds this process's id, start time and command line, so nothing else is ever
@@ -363,7 +374,7 @@ def write_state(port: int, log_path: Path, *, host: str = "127.0.0.1", model_fil
     path = model_file or model_path()
     record = _Record(pid=me.pid, create_time=me.create_time(), cmdline=me.cmdline(), host=host, port=port,
                      log=str(log_path), model=served_name(path), model_path=str(path),
-                     code_hash=code or code_hash(), api_key=api_key)
+                     code_hash=code or code_hash(), api_key=api_key, detached=detached)
     fd, tmp = tempfile.mkstemp(dir=state_dir(), prefix="server.", suffix=".tmp")
     with os.fdopen(fd, "w") as out:
         out.write(record.model_dump_json())

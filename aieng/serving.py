@@ -40,7 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from aieng import openai_compat as compat
 from aieng.openai_compat import APIError
 
-__all__ = ["ServerSettings", "create_app", "serve", "run", "bind_socket", "is_loopback", "allowed_hosts"]
+__all__ = ["ServerSettings", "create_app", "run", "bind_socket", "is_loopback", "allowed_hosts"]
 
 DEFAULT_MAX_TOKENS = 1024  # when a request names none: a reply, not a runaway loop
 SELECTION_MAX_TOKENS = 32  # {"tool": "<name>"} is a handful of tokens
@@ -583,12 +583,3 @@ def run(app: FastAPI, sock: socket.socket, settings: ServerSettings, *, host: st
     print(f"aieng: serving {settings.model_name} at {where}{key_note} (Ctrl+C stops)", flush=True)
     server.run(sockets=[sock])
 
-
-def serve(settings: ServerSettings, *, host: str = "127.0.0.1", port: int = 8081, exact_port: bool = False,
-          on_ready: Callable[[int], None] | None = None) -> None:
-    """Bind, load the model, call `on_ready(port)`, then serve in the foreground until interrupted."""
-    sock = bind_socket(host, port, exact=exact_port)
-    app = create_app(settings)
-    if on_ready is not None:
-        on_ready(sock.getsockname()[1])
-    run(app, sock, settings, host=host)

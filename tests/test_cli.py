@@ -145,3 +145,29 @@ def test_a_classroom_server_listens_on_every_address_and_wants_its_key(tmp_path,
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
     assert not (tmp_path / "server.json").exists()  # a stopped server removes its record
+
+
+@pytest.mark.model
+def test_a_server_started_by_hand_is_never_replaced_from_a_notebook(tmp_path, monkeypatch, capsys):
+    """`make serve` may be a classroom's server: a notebook after a `git pull` uses it, and never stops it."""
+    from aieng import local_server
+    from aieng.errors import ServerStartError
+
+    server = serve(tmp_path, "--port", "0")
+    try:
+        assert wait_for_record(tmp_path)["detached"] is False
+        monkeypatch.setenv("AIENG_HOME", str(tmp_path))
+        real_code_hash = local_server.code_hash
+        monkeypatch.setattr(local_server, "code_hash", lambda: "newer-serving-code")
+        assert local_server.ensure_running().pid == server.pid
+        assert "was started by hand and runs other (older) serving code" in capsys.readouterr().out
+        monkeypatch.setattr(local_server, "code_hash", real_code_hash)
+        other = tmp_path / "Other-Model.Q4_1.gguf"
+        other.symlink_to(local_server.model_path())
+        monkeypatch.setenv("AIENG_GGUF", str(other))
+        with pytest.raises(ServerStartError, match=r"started by hand \(`make serve`, process \d+\) serves [\s\S]*Ctrl\+C"):
+            local_server.ensure_running()
+        assert server.poll() is None
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
