@@ -173,6 +173,18 @@ def test_a_stream_carries_text_usage_and_done(monkeypatch):
     assert chunks[-1]["usage"]["completion_tokens"] == 3
 
 
+def test_a_stream_that_runs_past_its_deadline_ends_with_an_error_the_client_raises(monkeypatch):
+    import openai
+
+    with running_app(monkeypatch, " ".join(["word"] * 100), delay_s=0.05, deadline_s=1.0) as root:
+        client = openai.OpenAI(base_url=f"{root}/v1", api_key="local", max_retries=0)
+        pieces = []
+        with pytest.raises(openai.APIError, match="deadline"):
+            for chunk in client.chat.completions.create(model="scripted", messages=USER, stream=True, max_tokens=200):
+                pieces.append(chunk.choices[0].delta.content or "")
+    assert 5 < len(pieces) < 50  # it streamed, then stopped at the deadline
+
+
 # ---------------------------------------------------------------- slow, stalled and departed clients
 
 def raw_request(root, body: dict) -> socket.socket:
