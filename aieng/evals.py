@@ -26,7 +26,8 @@ import pandas as pd
 
 from aieng import replies
 from aieng.errors import ModelOutputError
-from aieng.exercises import ROOT
+from aieng.files import read_jsonl, write_atomic
+from aieng.workspace import workspace_dir
 
 __all__ = [
     "RESULTS_DIR", "JUDGE_SCHEMA",
@@ -37,7 +38,11 @@ __all__ = [
     "EvalReport", "summarize", "save_results", "load_results",
 ]
 
-RESULTS_DIR = ROOT / "workspace" / "evals"
+
+def __getattr__(name: str) -> Path:
+    if name == "RESULTS_DIR":  # evals/ in the workspace, computed at each use ($AIENG_WORKSPACE under tests)
+        return workspace_dir() / "evals"
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ---------------------------------------------------------------- code-based scorers
@@ -231,16 +236,18 @@ def save_results(rows: Iterable[dict[str, Any]] | pd.DataFrame, path: str | Path
     """Append one eval run to the JSONL file `path`, one line per item; returns the path.
 
     Each line gets `prompt_version`, `model`, `run_at` (UTC, ISO 8601, the same for the whole
-    run) besides the row's own fields. Creates the folder; never rewrites earlier runs."""
+    run) besides the row's own fields. Creates the folder; earlier runs are kept. The file is replaced
+    atomically (old runs plus the new one), so an interrupted save leaves the earlier runs whole."""
     records = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else [dict(r) for r in rows]
     run_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps({**r, "prompt_version": prompt_version, "model": model, "run_at": run_at}, default=_plain)
              for r in records]
-    with open(path, "a", encoding="utf-8") as out:
-        out.write("".join(line + "\n" for line in lines))
-    return path
+    earlier = path.read_text(encoding="utf-8") if path.exists() else ""
+    if earlier and not earlier.endswith("\n"):
+        earlier += "\n"
+    return write_atomic(path, earlier + "".join(line + "\n" for line in lines))
 
 
 def load_results(path: str | Path, *, latest_only: bool = False) -> pd.DataFrame:
@@ -250,8 +257,8 @@ def load_results(path: str | Path, *, latest_only: bool = False) -> pd.DataFrame
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No eval results at {path}. Run an eval and save it with evals.save_results first.")
-    with open(path, encoding="utf-8") as lines:
-        results = pd.DataFrame([json.loads(line) for line in lines if line.strip()])
+    results = pd.DataFrame(read_jsonl(path, hint="A run cut short can leave a torn last line: delete it, "
+                                                   "or re-run the eval and save it again."))
     if latest_only and not results.empty:
         newest = results.groupby(["prompt_version", "model"])["run_at"].transform("max")
         results = results[results["run_at"] == newest].reset_index(drop=True)
