@@ -7,11 +7,12 @@ Everything is read from `data/` in the course folder; nothing is downloaded. See
 from __future__ import annotations
 
 import difflib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from aieng.files import ROOT, parse_front_matter, read_jsonl
 
 __all__ = [
     "DATA_DIR", "INTENTS", "PRIORITIES", "SPLITS", "TABLES",
@@ -19,7 +20,7 @@ __all__ = [
     "load_seed_feedback", "load_table", "stratified_sample",
 ]
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+DATA_DIR = ROOT / "data"
 INTENTS = ("billing", "plan_change", "account_access", "bank_feeds", "invoicing", "integrations",
            "data_import_export", "bug_report", "payroll", "security_privacy", "feature_request")
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -35,9 +36,11 @@ def _choose(value: str, options: tuple[str, ...], what: str) -> str:
     raise ValueError(f"Unknown {what} {value!r};{guess} Choose one of: {', '.join(options)}.")
 
 
+_RESTORE = "The course's data files are not meant to be edited: restore them with `git checkout -- data/`."
+
+
 def _read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines if line.strip()]
+    return read_jsonl(path, hint=_RESTORE)
 
 
 def load_tickets(split: str = "train") -> pd.DataFrame:
@@ -68,14 +71,8 @@ class Article:
 
 
 def _parse_article(path: Path) -> Article:
-    raw = path.read_text(encoding="utf-8")
-    if not raw.startswith("---\n"):
-        raise ValueError(f"{path.name} has no front matter (a block between '---' lines at the top).")
-    header, body = raw[4:].split("\n---\n", 1)
-    fields: dict[str, str] = {}
-    for line in header.splitlines():
-        key, _, value = line.partition(":")
-        fields[key.strip()] = value.strip().strip('"')
+    fields, body = parse_front_matter(path.read_text(encoding="utf-8"), path)
+    fields = {key: value.strip('"') for key, value in fields.items()}
     related = tuple(r.strip() for r in fields.get("related", "").strip("[]").split(",") if r.strip())
     return Article(id=fields["id"], title=fields["title"], section=fields["section"], updated=fields["updated"],
                    related=related, body=body.strip())

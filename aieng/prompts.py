@@ -17,9 +17,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from aieng.files import ROOT, parse_front_matter
+
 __all__ = ["PROMPTS_DIR", "Prompt", "load", "versions", "parse"]
 
-PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+PROMPTS_DIR = ROOT / "prompts"
 _REQUIRED = ("name", "version", "description")
 
 
@@ -41,15 +43,11 @@ class Prompt:
 
 def parse(raw: str, path: Path) -> Prompt:
     """The `Prompt` in `raw`, the text of a prompt file; `path` is only recorded and quoted in errors."""
-    if not raw.startswith("---\n") or "\n---\n" not in raw[4:]:
+    try:
+        fields, body = parse_front_matter(raw, path)
+    except ValueError:
         raise ValueError(f"{path.name} has no front matter: start it with a '---' line, then "
-                         "name:, version:, description:, then another '---' line.")
-    header, body = raw[4:].split("\n---\n", 1)
-    fields: dict[str, str] = {}
-    for line in header.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            fields[key.strip()] = value.strip()
+                         "name:, version:, description:, then another '---' line.") from None
     missing = [key for key in _REQUIRED if not fields.get(key)]
     if missing:
         raise ValueError(f"{path.name}: the front matter lacks {', '.join(missing)}.")

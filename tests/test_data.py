@@ -158,3 +158,29 @@ def test_unknown_names_get_a_suggestion():
         data.load_tickets("vaild")
     with pytest.raises(ValueError, match="customers, plans, orders, invoices"):
         data.load_table("accounts")
+
+
+def test_a_bad_line_in_a_data_file_names_the_file_and_line(tmp_path, monkeypatch):
+    (tmp_path / "tickets").mkdir()
+    good = (data.DATA_DIR / "tickets" / "train.jsonl").read_text(encoding="utf-8").splitlines()[:2]
+    (tmp_path / "tickets" / "train.jsonl").write_text("\n".join(good + ['{"id": "T-9", "subject": "cut']) + "\n",
+                                                      encoding="utf-8")
+    monkeypatch.setattr(data, "DATA_DIR", tmp_path)
+    with pytest.raises(ValueError, match=r"train\.jsonl, line 3: not valid JSON.*git checkout -- data/"):
+        data.load_tickets("train")
+
+
+def test_an_article_whose_front_matter_never_closes_is_named(tmp_path, monkeypatch):
+    (tmp_path / "help_center").mkdir()
+    (tmp_path / "help_center" / "KB-999.md").write_text("---\nid: KB-999\ntitle: Open\n\nNo closing line.\n",
+                                                        encoding="utf-8")
+    monkeypatch.setattr(data, "DATA_DIR", tmp_path)
+    with pytest.raises(ValueError, match="KB-999.md has no front matter"):
+        data.load_articles()
+
+
+def test_article_titles_lose_their_quotes_and_keep_their_colons():
+    articles = {a.id: a for a in data.load_articles()}
+    assert not any(a.title.startswith('"') or a.title.endswith('"') for a in articles.values())
+    raw = (data.DATA_DIR / "help_center" / f"{min(articles)}.md").read_text(encoding="utf-8")
+    assert articles[min(articles)].body and articles[min(articles)].body in raw

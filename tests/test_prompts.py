@@ -66,3 +66,15 @@ def test_few_shot_examples_come_from_the_train_split_with_their_labels():
     for text, intent in examples:
         assert body_to_intent.get(text) == intent, text[:40]
         assert text not in test_bodies
+
+
+def test_parse_keeps_values_as_written_after_the_first_colon(tmp_path):
+    raw = '---\nname: t\nversion: v1\ndescription: "quoted": with a colon\nnot a field\n---\nbody\n'
+    prompt = prompts.parse(raw, tmp_path / "t-v1.md")
+    assert (prompt.name, prompt.version, prompt.text) == ("t", "v1", "body")
+    assert prompt.description == '"quoted": with a colon'
+
+
+def test_a_front_matter_that_never_closes_is_reported_with_the_prompt_fields(tmp_path):
+    with pytest.raises(ValueError, match="t-v1.md has no front matter.*name:, version:, description:"):
+        prompts.parse("---\nname: t\nversion: v1\ndescription: d\nbody", tmp_path / "t-v1.md")
