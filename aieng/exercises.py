@@ -18,11 +18,12 @@ from pathlib import Path
 
 import nbformat
 
+from aieng.files import ROOT, write_atomic
+
 __all__ = ["BEGIN", "END", "ROOT", "strip_solutions", "exercise_notebook", "write_all", "stale_notebooks"]
 
 BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"
-ROOT = Path(__file__).resolve().parents[1]
 _EXERCISE = re.compile(r"Exercise (\d+\.\d+)")
 
 
@@ -99,18 +100,19 @@ def _render(solution_path: Path) -> str:
 
 
 def write_all(root: Path = ROOT) -> list[Path]:
-    """Write notebooks/X.ipynb for every solutions/X.ipynb; returns the files written."""
+    """Write notebooks/X.ipynb for every solutions/X.ipynb (each atomically); returns the files written."""
     (root / "notebooks").mkdir(exist_ok=True)
     written = []
     for solution_path, exercise_path in _pairs(root):
-        exercise_path.write_text(_render(solution_path))
+        write_atomic(exercise_path, _render(solution_path))  # a crash mid-write never leaves half a notebook
         written.append(exercise_path)
     return written
 
 
 def stale_notebooks(root: Path = ROOT) -> list[str]:
     """Names of learner copies that differ from what `write_all` would write now (or are missing/extra)."""
-    stale = [ex.name for sol, ex in _pairs(root) if not ex.exists() or ex.read_text() != _render(sol)]
+    stale = [ex.name for sol, ex in _pairs(root)
+             if not ex.exists() or ex.read_text(encoding="utf-8") != _render(sol)]
     solution_names = {sol.name for sol, _ in _pairs(root)}
     stale += [p.name for p in sorted((root / "notebooks").glob("*.ipynb")) if p.name not in solution_names]
     return stale

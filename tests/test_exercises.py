@@ -2,6 +2,7 @@ import nbformat
 import pytest
 
 from aieng import exercises
+from disk_full import disk_fills_after
 
 SOLUTION_FN = '''def recall_at_k(ranked, gold, k):
     """Docstring stays."""
@@ -71,3 +72,16 @@ def test_a_name_the_cell_assigned_above_the_block_keeps_its_value():
                                  "check(MY_FILE)"]
     only_earlier = exercises.strip_solutions("A = 1\n# BEGIN SOLUTION\nA = 2\n# END SOLUTION", "2.4")
     assert only_earlier.splitlines() == ["A = 1", "# Exercise 2.4: your code here"]
+
+
+def test_an_interrupted_write_leaves_the_previous_learner_copy_whole(tmp_path):
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    solution = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SOLUTION_FN + "\n" + "# filler\n" * 400)])
+    nbformat.write(solution, tmp_path / "solutions" / "01_x.ipynb")
+    old = tmp_path / "notebooks" / "01_x.ipynb"
+    old.write_text('{"the": "previous learner copy"}', encoding="utf-8")
+    with pytest.raises(OSError), disk_fills_after(2000):
+        exercises.write_all(tmp_path)
+    assert old.read_text(encoding="utf-8") == '{"the": "previous learner copy"}'
+    assert exercises.write_all(tmp_path) == [old] and exercises.stale_notebooks(tmp_path) == []
