@@ -6,7 +6,7 @@ against it, chapter 03's app may load the saved model). A trained model is a sci
 
     router = train_text_classifier(data.load_tickets("train"))
     router.predict(ticket_text(data.load_tickets("test")))
-    save_model(router)       # workspace/artifacts/ticket_router.joblib
+    save_model(router)       # workspace/artifacts/ticket_router.joblib (under $AIENG_WORKSPACE when set)
 """
 
 from __future__ import annotations
@@ -24,12 +24,23 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from aieng.exercises import ROOT
+from aieng.files import atomic_file
+from aieng.workspace import workspace_dir
 
-__all__ = ["DEFAULT_MODEL_PATH", "ticket_text", "train_text_classifier", "nested_stratified_order",
+__all__ = ["DEFAULT_MODEL_PATH", "default_model_path", "ticket_text", "train_text_classifier", "nested_stratified_order",
            "learning_curve", "save_model", "load_model"]
 
-DEFAULT_MODEL_PATH = ROOT / "workspace" / "artifacts" / "ticket_router.joblib"
+
+
+def default_model_path() -> Path:
+    """Where `save_model` and `load_model` go by default: artifacts/ticket_router.joblib in the workspace."""
+    return workspace_dir() / "artifacts" / "ticket_router.joblib"
+
+
+def __getattr__(name: str) -> Path:
+    if name == "DEFAULT_MODEL_PATH":  # computed at each use, so $AIENG_WORKSPACE set later still counts
+        return default_model_path()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _require_columns(tickets: pd.DataFrame, columns: list[str]) -> None:
@@ -104,17 +115,19 @@ def learning_curve(train: pd.DataFrame, test: pd.DataFrame, sizes: list[int],
     return pd.DataFrame(rows, columns=["n_labels", "accuracy", "macro_f1"])
 
 
-def save_model(model: Any, path: str | Path = DEFAULT_MODEL_PATH) -> Path:
-    """Write `model` with joblib to `path` (folders created) and return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, path)
+def save_model(model: Any, path: str | Path | None = None) -> Path:
+    """Write `model` with joblib to `path` (default `default_model_path()`; folders created) and return the path.
+
+    The write is atomic: an interrupted save leaves the previously saved model whole."""
+    path = default_model_path() if path is None else Path(path)
+    with atomic_file(path, binary=True) as out:
+        joblib.dump(model, out)
     return path
 
 
-def load_model(path: str | Path = DEFAULT_MODEL_PATH) -> Any:
-    """The model saved at `path` by `save_model`."""
-    path = Path(path)
+def load_model(path: str | Path | None = None) -> Any:
+    """The model saved at `path` by `save_model` (default `default_model_path()`)."""
+    path = default_model_path() if path is None else Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No saved model at {path}. Run chapter 01 to the end (it saves the ticket "
                                 "router there), or call classic.save_model(model, path) first.")

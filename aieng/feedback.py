@@ -26,8 +26,9 @@ import pandas as pd
 
 from aieng.data import INTENTS
 from aieng.errors import AiengError
+from aieng.files import BadJsonLine, numbered_jsonl
 from aieng.triage import pipeline_id as _pipeline_id
-from aieng.exercises import ROOT
+from aieng.workspace import workspace_dir
 
 try:  # POSIX file locks; on Windows the O_APPEND single write alone keeps lines whole
     import fcntl
@@ -40,9 +41,14 @@ __all__ = [
     "append_feedback", "load_feedback",
 ]
 
-FEEDBACK_PATH = ROOT / "workspace" / "feedback" / "triage_feedback.jsonl"
 FEEDBACK_PATH_ENV = "AIENG_FEEDBACK_PATH"  # set it to send the app's feedback elsewhere (tests, a shared drive)
 RATINGS = ("up", "down")
+
+
+def __getattr__(name: str) -> Path:
+    if name == "FEEDBACK_PATH":  # the default file in the workspace, computed at each use ($AIENG_WORKSPACE)
+        return workspace_dir() / "feedback" / "triage_feedback.jsonl"
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class MalformedFeedback(AiengError, ValueError):
@@ -174,9 +180,10 @@ def utc_timestamp() -> str:
 
 
 def feedback_path() -> Path:
-    """Where the app writes feedback: $AIENG_FEEDBACK_PATH when set, else FEEDBACK_PATH under workspace/."""
+    """Where the app writes feedback: $AIENG_FEEDBACK_PATH when set, else feedback/triage_feedback.jsonl
+    in the workspace (`workspace.workspace_dir()`). Read at each call."""
     override = os.environ.get(FEEDBACK_PATH_ENV, "").strip()
-    return Path(override).expanduser() if override else FEEDBACK_PATH
+    return Path(override).expanduser() if override else workspace_dir() / "feedback" / "triage_feedback.jsonl"
 
 
 def entry_from_triage(proposal: Any, *, ticket: str, rating: str, comment: str = "",
@@ -197,8 +204,8 @@ def entry_from_triage(proposal: Any, *, ticket: str, rating: str, comment: str =
         router_id=str(getattr(proposal, "router_id", "") or ""))
 
 
-def append_feedback(entry: FeedbackEntry, path: Path = FEEDBACK_PATH) -> None:
-    """Append `entry` as one JSON line to `path` (created with its folder if missing).
+def append_feedback(entry: FeedbackEntry, path: Path | None = None) -> None:
+    """Append `entry` as one JSON line to `path` (default `feedback_path()`; created with its folder if missing).
 
     Safe with several processes appending at once: one write of the whole line to a file opened
     in append mode, under an exclusive lock. Existing lines are never rewritten; if the file's
@@ -207,7 +214,7 @@ def append_feedback(entry: FeedbackEntry, path: Path = FEEDBACK_PATH) -> None:
         raise TypeError(f"append_feedback takes a FeedbackEntry, not {type(entry).__name__}: "
                         "build one with feedback.FeedbackEntry(...) or FeedbackEntry.from_dict(record).")
     line = (json.dumps(entry.to_dict(), ensure_ascii=False) + "\n").encode("utf-8")
-    path = Path(path)
+    path = feedback_path() if path is None else Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
     try:
@@ -225,28 +232,25 @@ def append_feedback(entry: FeedbackEntry, path: Path = FEEDBACK_PATH) -> None:
         os.close(fd)
 
 
-def load_feedback(path: Path = FEEDBACK_PATH, *, on_error: str = "raise") -> pd.DataFrame:
-    """Every entry of the feedback file, one row each, in file order (columns: FIELDS).
+def load_feedback(path: Path | None = None, *, on_error: str = "raise") -> pd.DataFrame:
+    """Every entry of the feedback file (default `feedback_path()`), one row each, in file order (columns: FIELDS).
 
     No file yet gives an empty frame with the columns. Blank lines are skipped. Malformed lines
     are reported with their line numbers: `on_error="raise"` (default) raises MalformedFeedback
     listing all of them; `on_error="warn"` warns with the same list and returns the valid rows."""
     if on_error not in ("raise", "warn"):
         raise ValueError(f"on_error must be 'raise' or 'warn', not {on_error!r}.")
-    path = Path(path)
+    path = feedback_path() if path is None else Path(path)
     if not path.exists():
         return pd.DataFrame(columns=list(FIELDS))
+    bad_json: list[BadJsonLine] = []
     rows, problems = [], []
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(FeedbackEntry.from_dict(json.loads(line)).to_dict())
-            except json.JSONDecodeError as err:
-                problems.append(f"line {number}: not valid JSON ({err.msg} at column {err.colno})")
-            except (MalformedFeedback, TypeError) as err:
-                problems.append(f"line {number}: {str(err).removeprefix('Invalid feedback entry: ')}")
+    for number, record in numbered_jsonl(path, problems=bad_json):
+        try:
+            rows.append(FeedbackEntry.from_dict(record).to_dict())
+        except (MalformedFeedback, TypeError) as err:
+            problems.append((number, str(err).removeprefix('Invalid feedback entry: ')))
+    problems = [f"line {n}: {why}" for n, why in sorted(problems + [(b.line, b.reason) for b in bad_json])]
     if problems:
         message = (f"{len(problems)} malformed line(s) in {path}:\n  " + "\n  ".join(problems)
                    + "\nFix or delete those lines, or load the valid ones with load_feedback(path, on_error='warn').")

@@ -9,7 +9,7 @@ change ("estimated"), so a comparison never passes an estimate off as a measurem
     ledger = Ledger()
     ledger.add("ml", "label", 540 * 0.5, kind="estimated", note="540 tickets at 0.5 min each")
     ledger.add("ml", "train", 0.02, kind="measured")
-    ledger.save()            # workspace/artifacts/ledger.json
+    ledger.save()            # workspace/artifacts/ledger.json (under $AIENG_WORKSPACE when set)
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from aieng.exercises import ROOT
+from aieng.files import write_atomic
+from aieng.workspace import workspace_dir
 
-__all__ = ["DEFAULT_PATH", "WORKFLOWS", "KINDS", "COLUMNS", "Costs", "DEFAULT_COSTS", "Entry", "Ledger"]
+__all__ = ["DEFAULT_PATH", "default_path", "WORKFLOWS", "KINDS", "COLUMNS", "Costs", "DEFAULT_COSTS", "Entry", "Ledger"]
 
-DEFAULT_PATH = ROOT / "workspace" / "artifacts" / "ledger.json"
 WORKFLOWS = ("ml", "ai")
 KINDS = ("measured", "estimated")
 COLUMNS = ["workflow", "stage", "minutes", "kind", "note"]
@@ -42,6 +42,17 @@ class Costs:
 
 
 DEFAULT_COSTS = Costs()
+
+
+def default_path() -> Path:
+    """Where `save` and `load` go by default: artifacts/ledger.json in the workspace (`workspace.workspace_dir()`)."""
+    return workspace_dir() / "artifacts" / "ledger.json"
+
+
+def __getattr__(name: str) -> Path:
+    if name == "DEFAULT_PATH":  # computed at each use, so $AIENG_WORKSPACE set later still counts
+        return default_path()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -110,18 +121,18 @@ class Ledger:
         _check_choice(workflow, WORKFLOWS, "workflow")
         return float(sum(e.minutes for e in self._entries if e.workflow == workflow))
 
-    def save(self, path: str | Path = DEFAULT_PATH) -> Path:
-        """Write the ledger as JSON to `path` (folders created) and return the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def save(self, path: str | Path | None = None) -> Path:
+        """Write the ledger as JSON to `path` (default `default_path()`; folders created) and return the path.
+
+        The write is atomic: an interrupted save leaves the previous ledger whole."""
+        path = default_path() if path is None else Path(path)
         payload = {"entries": [asdict(e) for e in self._entries]}
-        path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-        return path
+        return write_atomic(path, json.dumps(payload, indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: str | Path = DEFAULT_PATH) -> Ledger:
-        """The ledger saved at `path` (JSON written by `save`)."""
-        path = Path(path)
+    def load(cls, path: str | Path | None = None) -> Ledger:
+        """The ledger saved at `path` (JSON written by `save`; default `default_path()`)."""
+        path = default_path() if path is None else Path(path)
         if not path.exists():
             raise FileNotFoundError(f"No ledger at {path}. Run chapter 01 to the end (it saves the ML "
                                     "workflow's ledger there), or start a new one with Ledger().")

@@ -6,6 +6,8 @@ from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 
 from aieng import classic, data
+from aieng.files import ROOT
+from disk_full import disk_fills_after
 
 
 @pytest.fixture(scope="module")
@@ -103,5 +105,24 @@ def test_load_model_explains_a_missing_file(tmp_path):
         classic.load_model(tmp_path / "missing.joblib")
 
 
-def test_default_model_path_is_under_workspace_artifacts():
-    assert classic.DEFAULT_MODEL_PATH.parts[-3:] == ("workspace", "artifacts", "ticket_router.joblib")
+def test_default_model_path_is_under_workspace_artifacts(monkeypatch):
+    monkeypatch.delenv("AIENG_WORKSPACE", raising=False)  # a learner's setting: the course's workspace/
+    assert classic.DEFAULT_MODEL_PATH == ROOT / "workspace" / "artifacts" / "ticket_router.joblib"
+
+
+def test_default_model_path_follows_the_workspace_at_call_time(monkeypatch, tmp_path, router):
+    monkeypatch.setenv("AIENG_WORKSPACE", str(tmp_path / "ws"))
+    assert classic.DEFAULT_MODEL_PATH == tmp_path / "ws" / "artifacts" / "ticket_router.joblib"
+    assert classic.save_model(router) == classic.DEFAULT_MODEL_PATH
+    assert classic.load_model().predict(["Bank feed stopped syncing"]).tolist() == router.predict(
+        ["Bank feed stopped syncing"]).tolist()
+
+
+def test_an_interrupted_save_leaves_the_previous_model_whole(router, tmp_path):
+    path = classic.save_model(DummyClassifier(strategy="most_frequent").fit([[0], [1]], ["a", "b"]),
+                              tmp_path / "router.joblib")
+    before = path.read_bytes()
+    with pytest.raises(OSError), disk_fills_after(len(before) + 1000):
+        classic.save_model(router, path)  # the trained pipeline is far larger than the limit
+    assert path.read_bytes() == before
+    assert classic.load_model(path).predict([[0]]).tolist() == ["a"]

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from aieng import data, feedback
+from aieng.files import ROOT
 from aieng.feedback import FeedbackEntry, MalformedFeedback
 
 GOOD = {
@@ -153,8 +154,11 @@ def test_malformed_lines_are_reported_with_their_line_numbers(tmp_path):
 
 def test_feedback_path_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv(feedback.FEEDBACK_PATH_ENV, raising=False)
+    monkeypatch.delenv("AIENG_WORKSPACE", raising=False)  # a learner's setting: the course's workspace/
     assert feedback.feedback_path() == feedback.FEEDBACK_PATH
-    assert feedback.FEEDBACK_PATH.parts[-3:] == ("workspace", "feedback", "triage_feedback.jsonl")
+    assert feedback.FEEDBACK_PATH == ROOT / "workspace" / "feedback" / "triage_feedback.jsonl"
+    monkeypatch.setenv("AIENG_WORKSPACE", str(tmp_path / "ws"))  # the test run's setting, read at each call
+    assert feedback.feedback_path() == feedback.FEEDBACK_PATH == tmp_path / "ws" / "feedback" / "triage_feedback.jsonl"
     monkeypatch.setenv(feedback.FEEDBACK_PATH_ENV, str(tmp_path / "mine.jsonl"))
     assert feedback.feedback_path() == tmp_path / "mine.jsonl"
 
@@ -191,3 +195,13 @@ def test_an_entry_records_the_pipeline_that_proposed_and_rejects_one_that_does_n
     assert entry().pipeline_id == "prompted:triage-v1"  # no router recorded: the chat model routed
     with pytest.raises(MalformedFeedback, match="pipeline_id 'embedding-zero:queues-v1 \\+ triage-v1' does not match"):
         entry(router_id="prompted:triage-v1", pipeline_id="embedding-zero:queues-v1 + triage-v1")
+
+
+def test_the_default_file_is_the_one_feedback_path_names(monkeypatch, tmp_path):
+    monkeypatch.delenv(feedback.FEEDBACK_PATH_ENV, raising=False)
+    monkeypatch.setenv("AIENG_WORKSPACE", str(tmp_path / "ws"))
+    feedback.append_feedback(entry())
+    assert (tmp_path / "ws" / "feedback" / "triage_feedback.jsonl").exists()
+    monkeypatch.setenv(feedback.FEEDBACK_PATH_ENV, str(tmp_path / "team.jsonl"))
+    feedback.append_feedback(entry())
+    assert len(feedback.load_feedback()) == 1 and (tmp_path / "team.jsonl").exists()

@@ -4,7 +4,10 @@ import json
 
 import pytest
 
-from aieng.ledger import COLUMNS, DEFAULT_PATH, Ledger
+from aieng import ledger as ledger_module
+from aieng.files import ROOT
+from aieng.ledger import COLUMNS, Ledger
+from disk_full import disk_fills_after
 
 
 def _sample() -> Ledger:
@@ -77,5 +80,26 @@ def test_load_explains_a_missing_or_broken_file(tmp_path):
         Ledger.load(broken)
 
 
-def test_default_path_is_under_workspace_artifacts():
-    assert DEFAULT_PATH.parts[-3:] == ("workspace", "artifacts", "ledger.json")
+def test_default_path_is_under_workspace_artifacts(monkeypatch):
+    monkeypatch.delenv("AIENG_WORKSPACE", raising=False)  # a learner's setting: the course's workspace/
+    assert ledger_module.DEFAULT_PATH == ROOT / "workspace" / "artifacts" / "ledger.json"
+
+
+def test_default_path_follows_the_workspace_at_call_time(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIENG_WORKSPACE", str(tmp_path / "ws"))
+    assert ledger_module.DEFAULT_PATH == tmp_path / "ws" / "artifacts" / "ledger.json"
+    saved = _sample().save()
+    assert saved == tmp_path / "ws" / "artifacts" / "ledger.json"
+    assert Ledger.load().to_frame().equals(_sample().to_frame())
+
+
+def test_an_interrupted_save_leaves_the_previous_ledger_whole(tmp_path):
+    path = _sample().save(tmp_path / "ledger.json")
+    before = path.read_bytes()
+    bigger = _sample()
+    for i in range(40):
+        bigger.add("ai", f"stage {i}", i, kind="measured", note="a note long enough to make the file grow")
+    with pytest.raises(OSError), disk_fills_after(len(before) + 100):
+        bigger.save(path)
+    assert path.read_bytes() == before
+    assert len(Ledger.load(path)) == len(_sample())

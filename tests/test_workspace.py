@@ -1,3 +1,7 @@
+import json
+
+import pytest
+
 from aieng import workspace
 
 
@@ -37,3 +41,43 @@ def test_a_learner_copy_is_made_once_and_never_overwritten(tmp_path, monkeypatch
     copy.write_text("my edits", encoding="utf-8")
     template.write_text("shipped, newer", encoding="utf-8")
     assert workspace.learner_copy("mine.md", template).read_text() == "my edits"
+
+
+def _sync_or_fail(source, target):
+    try:
+        return workspace.sync(source, target)
+    except Exception as err:  # noqa: BLE001 - any exception here is the crash `make lab` must not have
+        pytest.fail(f"a damaged .copied.json stopped the copy with {type(err).__name__}: {err}")
+
+
+def test_a_corrupt_record_is_replaced_with_one_line_and_no_learner_file_is_touched(tmp_path, capsys):
+    source, target = tmp_path / "notebooks", tmp_path / "workspace"
+    _chapter(source, "00_setup.ipynb", "v1")
+    _chapter(source, "01_ml.ipynb", "v1 of 01")
+    workspace.sync(source, target)
+    (target / "01_ml.ipynb").write_text("my answers")
+    (target / ".copied.json").write_text('{"00_setup.ipynb": "ab12')  # cut off mid-write
+    copied, kept = _sync_or_fail(source, target)
+    message = capsys.readouterr().err.strip()
+    assert ".copied.json is unreadable" in message and "\n" not in message
+    assert (target / "01_ml.ipynb").read_text() == "my answers"  # the learner's work stays
+    assert [p.name for p in kept] == ["01_ml.ipynb"] and len(copied) == 1  # 01 may differ: the course's lands beside
+    assert copied[0].name.startswith("01_ml.new-")  # an untouched 00 is recognised, nothing lands beside it
+    assert set(json.loads((target / ".copied.json").read_text())) == {"00_setup.ipynb"}  # the record is whole again
+
+
+def test_a_record_of_the_wrong_shape_is_replaced_too(tmp_path, capsys):
+    source, target = tmp_path / "notebooks", tmp_path / "workspace"
+    _chapter(source, "00_setup.ipynb", "v1")
+    target.mkdir()
+    (target / ".copied.json").write_text("[1, 2]")
+    assert _sync_or_fail(source, target) == ([target / "00_setup.ipynb"], [])
+    assert "unreadable" in capsys.readouterr().err
+
+
+def test_sync_goes_to_the_workspace_the_environment_names(tmp_path, monkeypatch):
+    source = tmp_path / "notebooks"
+    _chapter(source, "00_setup.ipynb", "v1")
+    monkeypatch.setenv(workspace.WORKSPACE_ENV, str(tmp_path / "elsewhere"))
+    copied, _ = workspace.sync(source)
+    assert copied == [tmp_path / "elsewhere" / "00_setup.ipynb"]
