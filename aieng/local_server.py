@@ -234,7 +234,8 @@ def _wait_health(record: _Record, wait_s: float) -> dict[str, Any] | None:
     """/health of the recorded server, asking every PROBE_INTERVAL_S for up to `wait_s` while its process lives."""
     deadline = time.monotonic() + wait_s
     while True:
-        health = _health(record, timeout_s=min(5.0, max(deadline - time.monotonic(), 1.0)))
+        # a busy server may take seconds to answer; a short wait for a silent one needs short probes
+        health = _health(record, timeout_s=5.0 if wait_s <= 0 else min(5.0, max(deadline - time.monotonic(), 1.0)))
         if health is not None or time.monotonic() >= deadline or _process(record.pid) is None:
             return health
         time.sleep(PROBE_INTERVAL_S)

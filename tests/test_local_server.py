@@ -192,18 +192,18 @@ def test_a_record_naming_another_users_process_does_not_block_connect(own_home, 
             raise PermissionError(1, "Operation not permitted")
         return real_kill(pid, sig)
 
-    monkeypatch.setattr(os, "kill", kill)
     monkeypatch.setattr(local_server, "HUNG_AFTER_S", 0.5)
     monkeypatch.setattr(local_server, "_spawn", no_spawn)
     write_record(own_home, process, identity=False)
     try:
-        local_server.ensure_running()
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "kill", kill)
+            local_server.ensure_running()
     except Spawned:
         pass  # went on to start a server of its own
     except PermissionError as err:
         pytest.fail(f"connect() failed on a record naming another user's process: {err}")
     finally:
-        monkeypatch.undo()
         process.kill()
         process.wait()
 
