@@ -271,8 +271,8 @@ class ClassicRouter:
         return cls(classic.train_text_classifier(tickets), n_labels=len(tickets), source=source)
 
     @classmethod
-    def saved(cls, path: str | Path = classic.DEFAULT_MODEL_PATH) -> ClassicRouter:
-        """The model chapter 01 saved (raises FileNotFoundError saying how to make it when it is not there)."""
+    def saved(cls, path: str | Path | None = None) -> ClassicRouter:
+        """The model chapter 01 saved (default: `classic.default_model_path()`); FileNotFoundError says how to make it."""
         pipeline = classic.load_model(path)
         n = int(getattr(pipeline, "n_labels_", 0)) or len(data.load_tickets("train"))
         return cls(pipeline, n_labels=n, source="chapter-01")
