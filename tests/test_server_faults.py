@@ -91,7 +91,9 @@ def test_a_selection_step_naming_a_tool_it_was_not_given_falls_back_instead_of_f
 
 def test_an_unknown_path_answers_in_openai_shape(monkeypatch):
     with running_app(monkeypatch) as root:
-        assert_openai_error(httpx.get(f"{root}/v1/embeddings"), 404, words=("/v1/chat/completions",))
+        reply = httpx.get(f"{root}/v1/embeddings")
+    assert "error" in reply.json(), reply.text
+    assert_openai_error(reply, 404, words=("/v1/chat/completions",))
 
 
 # ---------------------------------------------------------------- schemas: never a silent fallback
@@ -157,7 +159,10 @@ def test_a_streaming_request_that_cannot_start_fails_before_the_first_byte(monke
     with running_app(monkeypatch, n_ctx=512) as root:
         with httpx.stream("POST", f"{root}/v1/chat/completions", timeout=10,
                           json={"messages": long_message, "stream": True}) as reply:
-            reply.read()
+            try:
+                reply.read()
+            except httpx.RemoteProtocolError:
+                pytest.fail(f"the stream began with {reply.status_code} and then broke off")
     assert reply.status_code == 400 and "text/event-stream" not in reply.headers.get("content-type", "")
     assert "context" in reply.json()["error"]["message"]
 
