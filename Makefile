@@ -3,7 +3,7 @@
 # make serve · run the local model server in the foreground    make stop · stop it
 # make test-fast · the tests that need no model server (a quick loop while developing)
 # make doctor · check the backend and each capability           make exercises · rebuild notebooks/
-# make gate  · score the triage prompt on the regression gate (PROMPT=v1 picks a version)
+# make gate  · score a triage pipeline on the regression gate (ROUTER=prompted PROMPT=v2 picks one)
 
 PYTHON ?= python3
 VENV := .venv
@@ -51,10 +51,13 @@ test: setup browser
 test-fast: setup
 	AIENG_CHECKS_STRICT=1 $(BIN)/python -m pytest tests -m "not model and not slow" -q
 
-# The regression gate alone: the version under review (PROMPT, default the shipped one) and the known-bad one.
+# The regression gate alone: the pipeline under review and the known-bad one (which must fail). A pipeline is a
+# router and a drafting prompt: ROUTER is shipped (default), prompted, embedding-zero:<version>, embedding-lr:<n>
+# or tfidf-lr; PROMPT is a triage prompt version (default: the shipped one). See aieng/gate.py.
+ROUTER ?=
 PROMPT ?=
 gate: setup
-	AIENG_PROMPT_VERSION=$(PROMPT) $(BIN)/python -m pytest tests/test_prompt_gate.py -rxX
+	AIENG_ROUTER=$(ROUTER) AIENG_PROMPT_VERSION=$(PROMPT) $(BIN)/python -m pytest tests/test_gate.py -rP
 
 # SERVE_HOST=0.0.0.0 serves a classroom (export AIENG_API_KEY first: docs/classroom.md);
 # a SERVE_PORT you name must be free (without it: 8081, or a free port).
