@@ -86,6 +86,7 @@ def test_under_the_test_run_a_failing_check_raises(monkeypatch):
         checks.cost_per_1000_tickets(lambda *args: None)
 
 
+@pytest.mark.slow
 def test_queue_descriptions(tmp_path, one_torch_thread):
     from aieng import prompts
 
@@ -109,6 +110,7 @@ def test_queue_descriptions(tmp_path, one_torch_thread):
     assert solution.passed, str(solution)
 
 
+@pytest.mark.slow
 def test_queue_descriptions_rejects_text_copied_from_held_out_tickets(tmp_path):
     from aieng import classic, prompts
 

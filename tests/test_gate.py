@@ -91,6 +91,7 @@ def test_the_pipeline_under_test_comes_from_the_environment(monkeypatch):
         gate.pipeline_under_test()
 
 
+@pytest.mark.model
 def test_the_pipeline_under_test_passes_the_gate(llm):
     pipeline = gate.pipeline_under_test()
     assert pipeline.prompt_version in prompts.versions("triage"), (
@@ -102,6 +103,7 @@ def test_the_pipeline_under_test_passes_the_gate(llm):
     assert result.passed, f"{result}\nfailing tickets:\n{failing.to_string(index=False, max_colwidth=60)}"
 
 
+@pytest.mark.model
 def test_the_gate_rejects_the_known_bad_pipeline(llm):
     result = gate.run_gate(llm.client, llm.model, gate.KNOWN_BAD.router, gate.KNOWN_BAD.prompt_version)
     print(result)

@@ -25,6 +25,7 @@ def test_bad_entries_say_what_to_do(monkeypatch, tmp_path):
         model_choice.listed()
 
 
+@pytest.mark.model
 def test_each_listed_model_is_served_and_the_environment_restored(monkeypatch, tmp_path):
     other = tmp_path / "course-model-copy.gguf"
     other.symlink_to(local_server.model_path())  # the bundled file under another path: another model to the server

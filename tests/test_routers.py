@@ -28,6 +28,7 @@ def _assert_routes(routes, n):
         assert route.queue in data.INTENTS
 
 
+@pytest.mark.slow
 def test_every_kind_meets_the_interface(description_router, one_torch_thread):
     few = routers.FewLabelRouter.first_n(22)
     classic_router = routers.ClassicRouter.train(data.load_tickets("train").head(120))
@@ -39,6 +40,7 @@ def test_every_kind_meets_the_interface(description_router, one_torch_thread):
     assert few.id == "embedding-lr:train-first-22"
 
 
+@pytest.mark.slow
 def test_scores_are_on_each_routers_scale(description_router, one_torch_thread):
     for route in description_router.route(TEXTS):
         assert -1.0 <= route.score <= 1.0
@@ -58,6 +60,7 @@ def test_description_router_reads_the_versioned_file_and_rejects_a_missing_queue
         routers.DescriptionRouter.from_file(tmp_path / "absent.md")
 
 
+@pytest.mark.slow
 def test_evaluate_scores_and_times_every_router_the_same_way(validation, one_torch_thread):
     report = routers.evaluate(routers.FewLabelRouter.first_n(110), validation)
     assert report.n == len(validation) and report.labels_used == 110
@@ -89,6 +92,7 @@ def test_misuse_gets_a_clear_message(description_router):
         routers.from_spec({"kind": "magic"})
 
 
+@pytest.mark.model
 def test_prompted_router_routes_through_the_model(llm):
     router = routers.PromptedRouter(llm.client, llm.model, "v2")
     assert router.id == "prompted:triage-v2" and router.labels_used == len(data.INTENTS)

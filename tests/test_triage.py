@@ -21,6 +21,7 @@ class _FixedRouter:
         return [routers.Route("payroll", 0.9) for _ in texts]
 
 
+@pytest.mark.model
 def test_the_shipped_pipeline_gives_a_known_queue_priority_and_a_bounded_draft(llm):
     result = triage.triage_ticket(llm.client, llm.model, TICKET)
     assert isinstance(result, triage.Triage)
@@ -34,12 +35,14 @@ def test_the_shipped_pipeline_gives_a_known_queue_priority_and_a_bounded_draft(l
     assert result.model and result.latency_s > 0
 
 
+@pytest.mark.model
 def test_the_router_decides_and_the_model_drafts_for_that_queue(llm):
     result = triage.triage_ticket(llm.client, llm.model, TICKET, router=_FixedRouter())
     assert result.intent == "payroll" and result.route_score == 0.9  # the router's decision, whatever the text says
     assert len(result.draft_reply) >= triage.DRAFT_REPLY_MIN_CHARS
 
 
+@pytest.mark.model
 def test_the_prompted_pipeline_records_its_version(llm):
     result = triage.triage_ticket(llm.client, llm.model, "cant log in again??", prompt_version="v1", router=None)
     assert result.prompt_version == "v1" and result.intent in data.INTENTS
