@@ -278,13 +278,27 @@ def _terminate(record: _Record) -> None:
     try:
         process.terminate()  # psutil refuses to signal a pid that was reused meanwhile
         process.resume()  # a stopped process (SIGSTOP) acts on SIGTERM only once it runs again
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except psutil.TimeoutExpired:
+        if not _gone(process, STOP_TIMEOUT_S):
             process.kill()
-            process.wait(STOP_TIMEOUT_S)
+            _gone(process, STOP_TIMEOUT_S)
     except psutil.NoSuchProcess:
         pass
+
+
+def _gone(process, timeout_s: float) -> bool:
+    """True once `process` has exited. A zombie counts as gone: a server spawned by another kernel or
+    test run stays a zombie until that parent reaps it, and waiting on it here would never end."""
+    import psutil
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def _drop(reason: str) -> None:

@@ -319,3 +319,19 @@ def test_another_model_file_replaces_the_running_server_and_is_served_by_its_nam
     monkeypatch.delenv("AIENG_GGUF")
     back = local_server.ensure_running()
     assert back.pid != served.pid and back.model == local_server.MODEL_NAME
+
+
+def test_a_zombie_counts_as_gone():
+    """A server spawned by another process stays a zombie until that parent reaps it: stopping it must not hang."""
+    import subprocess
+    import time
+
+    import psutil
+
+    child = subprocess.Popen(["sleep", "0"])  # exits at once; not reaped until child.wait()
+    process = psutil.Process(child.pid)
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert local_server._gone(process, 5)
+    assert time.monotonic() - started < 2
+    child.wait()
