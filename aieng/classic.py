@@ -25,7 +25,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from aieng.files import atomic_file
-from aieng.workspace import workspace_dir
+from aieng.workspace import artifact_path
 
 __all__ = ["DEFAULT_MODEL_PATH", "default_model_path", "ticket_text", "train_text_classifier", "nested_stratified_order",
            "learning_curve", "save_model", "load_model"]
@@ -34,7 +34,7 @@ __all__ = ["DEFAULT_MODEL_PATH", "default_model_path", "ticket_text", "train_tex
 
 def default_model_path() -> Path:
     """Where `save_model` and `load_model` go by default: artifacts/ticket_router.joblib in the workspace."""
-    return workspace_dir() / "artifacts" / "ticket_router.joblib"
+    return artifact_path("ticket_router.joblib")
 
 
 def __getattr__(name: str) -> Path:

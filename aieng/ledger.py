@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from aieng.files import write_atomic
-from aieng.workspace import workspace_dir
+from aieng.workspace import artifact_path
 
 __all__ = ["DEFAULT_PATH", "default_path", "WORKFLOWS", "KINDS", "COLUMNS", "Costs", "DEFAULT_COSTS", "Entry", "Ledger"]
 
@@ -46,7 +46,7 @@ DEFAULT_COSTS = Costs()
 
 def default_path() -> Path:
     """Where `save` and `load` go by default: artifacts/ledger.json in the workspace (`workspace.workspace_dir()`)."""
-    return workspace_dir() / "artifacts" / "ledger.json"
+    return artifact_path("ledger.json")
 
 
 def __getattr__(name: str) -> Path:

@@ -79,6 +79,12 @@ def _texts(texts: Sequence[str] | str) -> list[str]:
     return texts
 
 
+def _top_routes(probabilities: np.ndarray, classes: Sequence[Any]) -> list[Route]:
+    """One Route per row: the most probable class and its probability."""
+    best = probabilities.argmax(axis=1)
+    return [Route(queue=str(classes[i]), score=float(probabilities[row, i])) for row, i in enumerate(best)]
+
+
 # ---------------------------------------------------------------- the chat model
 
 class _Intent(BaseModel):
@@ -200,8 +206,7 @@ class DescriptionRouter:
         owner = np.array([queue for queue, _ in lines])
         queues = list(self.descriptions)
         per_queue = np.stack([similarity[:, owner == queue].max(axis=1) for queue in queues], axis=1)
-        best = per_queue.argmax(axis=1)
-        return [Route(queue=queues[i], score=float(per_queue[row, i])) for row, i in enumerate(best)]
+        return _top_routes(per_queue, queues)
 
 
 # ---------------------------------------------------------------- embeddings + a few labels
@@ -249,9 +254,7 @@ class FewLabelRouter:
 
         with threadpool_limits(1):
             probabilities = self.model.predict_proba(embeddings.embed(_texts(texts), max_tokens=ROUTE_MAX_TOKENS))
-        best = probabilities.argmax(axis=1)
-        return [Route(queue=str(self.model.classes_[i]), score=float(probabilities[row, i]))
-                for row, i in enumerate(best)]
+        return _top_routes(probabilities, self.model.classes_)
 
 
 # ---------------------------------------------------------------- chapter 01's classic model
@@ -291,9 +294,7 @@ class ClassicRouter:
         """Predict with the pipeline (one BLAS thread)."""
         with threadpool_limits(1):
             probabilities = self.pipeline.predict_proba(_texts(texts))
-        classes = self.pipeline.classes_
-        best = probabilities.argmax(axis=1)
-        return [Route(queue=str(classes[i]), score=float(probabilities[row, i])) for row, i in enumerate(best)]
+        return _top_routes(probabilities, self.pipeline.classes_)
 
 
 # ---------------------------------------------------------------- one eval for all

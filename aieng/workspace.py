@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aieng.files import ROOT, shown, write_atomic
 
-__all__ = ["WORKSPACE", "WORKSPACE_ENV", "workspace_dir", "learner_copy", "sync"]
+__all__ = ["WORKSPACE", "WORKSPACE_ENV", "workspace_dir", "artifact_path", "learner_copy", "sync"]
 
 WORKSPACE = ROOT / "workspace"
 WORKSPACE_ENV = "AIENG_WORKSPACE"  # the test run points this at a temporary folder: tests never write into yours
@@ -81,6 +81,11 @@ def workspace_dir() -> Path:
     Read at each call, so a kernel or process started with the variable set writes there."""
     chosen = os.environ.get(WORKSPACE_ENV, "").strip()
     return Path(chosen).expanduser() if chosen else WORKSPACE
+
+
+def artifact_path(name: str) -> Path:
+    """`artifacts/<name>` in the workspace of the moment: where runs save models, ledgers and the like."""
+    return workspace_dir() / "artifacts" / name
 
 
 def learner_copy(name: str, template: Path) -> Path:
