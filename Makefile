@@ -72,3 +72,6 @@ doctor: setup
 
 exercises: setup
 	$(BIN)/python -m aieng exercises
+
+# Each chapter or tool adds its own targets in mk/<name>.mk (for example a trace viewer or the llama.cpp source).
+-include mk/*.mk
