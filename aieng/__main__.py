@@ -1,4 +1,4 @@
-"""Command line: `python -m aieng serve | stop | status | doctor | exercises | workspace`."""
+"""Command line: `python -m aieng serve | stop | status | doctor | exercises | workspace | progress`."""
 
 from __future__ import annotations
 
@@ -106,6 +106,13 @@ def _workspace(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(args: argparse.Namespace) -> int:
+    from aieng import progress
+
+    progress.show(args.chapter)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m aieng", description="The course's helper commands.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -131,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("doctor", help="check the backend and every capability the course uses").set_defaults(run=_doctor)
     sub.add_parser("exercises", help="write notebooks/ from solutions/").set_defaults(run=_exercises)
     sub.add_parser("workspace", help="copy exercise notebooks you lack into workspace/").set_defaults(run=_workspace)
+    progress_cmd = sub.add_parser("progress", help="which exercises pass, per chapter, from your saved notebooks")
+    progress_cmd.add_argument("chapter", nargs="?", default=None, help="one chapter, e.g. 05 (default: all)")
+    progress_cmd.set_defaults(run=_progress)
     args = parser.parse_args(argv)
     try:
         return args.run(args)
