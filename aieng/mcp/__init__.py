@@ -1,0 +1,1 @@
+"""`python -m aieng.mcp`: the support tools served over stdio (see `aieng.mcp_server`)."""
