@@ -13,6 +13,9 @@ os.environ.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZ
 
 import pytest  # noqa: E402
 
+# Writes docs/status.md after a run that executed every chapter in solutions/ (see the module).
+pytest_plugins = ["aieng.status_plugin"]
+
 from aieng import backend as backend_module  # noqa: E402
 from aieng import local_server  # noqa: E402
 from aieng.checks import STRICT_ENV  # noqa: E402
