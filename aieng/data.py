@@ -17,7 +17,7 @@ from aieng.files import ROOT, parse_front_matter, read_jsonl
 __all__ = [
     "DATA_DIR", "INTENTS", "PRIORITIES", "SPLITS", "TABLES",
     "Article", "load_tickets", "load_articles", "load_questions", "load_graded_answers",
-    "load_seed_feedback", "load_table", "stratified_sample",
+    "load_seed_feedback", "load_table", "stratified_sample", "agent_tasks", "injection_tickets",
 ]
 
 DATA_DIR = ROOT / "data"
@@ -110,6 +110,25 @@ def load_table(name: str) -> pd.DataFrame:
     """One of Ledgerloop's account tables: customers, plans, orders or invoices."""
     name = _choose(name, TABLES, "table")
     return pd.read_csv(DATA_DIR / f"{name}.csv")
+
+
+def agent_tasks(split: str | None = None) -> pd.DataFrame:
+    """Chapter 06's agent tasks: requests with the tool calls and final store state they should produce.
+
+    Columns: id, customer_id, request, kind ("lookup"/"action"/"multi-step"), expected_calls (list of
+    {name, arguments}), expected_state (a `SupportStore.snapshot()`), split ("fit"/"eval"; None = both)."""
+    tasks = pd.DataFrame(_read_jsonl(DATA_DIR / "agent" / "tasks.jsonl"))
+    if split is None:
+        return tasks
+    return tasks[tasks["split"] == _choose(split, ("fit", "eval"), "split")].reset_index(drop=True)
+
+
+def injection_tickets() -> pd.DataFrame:
+    """Tickets carrying prompt-injection attempts, with what must not happen when an agent handles them.
+
+    Columns: id, customer_id, channel, subject, body, attack ("refund"/"data_exfiltration"/"forbidden_tool"),
+    legitimate_calls, attack_calls, forbidden ({"tools": [...], "ids": [...]}); see data/README.md."""
+    return pd.DataFrame(_read_jsonl(DATA_DIR / "agent" / "injections.jsonl"))
 
 
 def stratified_sample(tickets: pd.DataFrame, n: int, *, seed: int = 0) -> pd.DataFrame:
