@@ -51,6 +51,14 @@ class ToolSpec:
     parameters: dict[str, Any]
     changes_data: bool
 
+    @property
+    def exact_arguments(self) -> tuple[str, ...]:
+        """Arguments an eval can compare exactly: ids (a pattern), choices (an enum) and numbers.
+
+        The others (a search query, a ticket's subject, a note, a reason) are free text."""
+        return tuple(name for name, prop in self.parameters["properties"].items()
+                     if "pattern" in prop or "enum" in prop or prop["type"] == "number")
+
 
 def _object(properties: dict[str, dict], required: list[str] | None = None) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": required or list(properties),

@@ -167,3 +167,11 @@ def test_unreadable_store_says_how_to_recover(store):
     store.path.write_text("{not json", encoding="utf-8")
     with pytest.raises(Exception, match="Delete it, or call SupportStore"):
         store.snapshot()
+
+
+def test_exact_arguments_are_the_ids_choices_and_amounts():
+    exact = {name: spec.exact_arguments for name, spec in st.TOOLS.items()}
+    assert exact["search_help_center"] == ()
+    assert exact["open_ticket"] == ("customer_id",)
+    assert exact["update_ticket"] == ("ticket_id", "status")
+    assert exact["request_refund"] == ("invoice_or_order_id", "amount_usd")
