@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import mcp_types as types
+from mcp import types
 from mcp.server import Server
 
 from aieng import support_tools

@@ -9,7 +9,6 @@ import sys
 import time
 
 import anyio
-import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
