@@ -196,9 +196,10 @@ def _tables() -> dict[str, dict[str, dict]]:
         return {row[key]: row for row in table.to_dict("records")}
 
     customers = keyed("customers", "customer_id")
-    tickets = {}
+    tickets: dict[str, str] = {}  # the data's tickets, every split: update_ticket may act on any of them
     for split in data.SPLITS:
-        tickets.update(dict(zip(*data.load_tickets(split)[["id", "customer_id"]].to_numpy().T)))
+        split_tickets = data.load_tickets(split)
+        tickets.update(zip(split_tickets["id"], split_tickets["customer_id"]))
     return {"customers": customers, "orders": keyed("orders", "order_id"),
             "invoices": keyed("invoices", "invoice_id"), "tickets": tickets,
             "emails": {row["email"].lower(): cid for cid, row in customers.items()}}
@@ -257,7 +258,7 @@ def _lookup_customer(store: SupportStore, customer_id_or_email: str) -> dict:
     customer_id = key if key in tables["customers"] else tables["emails"].get(key.lower())
     if customer_id is None:
         raise _missing("lookup_customer", "customer with id or email", key,
-                       "ask for the customer id (C-00042) shown under Settings > Account")
+                       "ask the customer for the email address of their account")
     customer = tables["customers"][customer_id]
     invoices = sorted(_invoices_by_customer().get(customer_id, []), key=lambda i: i["issued_at"], reverse=True)
     return {"customer_id": customer_id, "company": customer["company"], "contact_name": customer["contact_name"],
