@@ -27,8 +27,8 @@ from pathlib import Path
 from aieng.errors import AiengError
 from aieng.files import ROOT, shown, write_atomic
 
-__all__ = ["HELD", "SCRATCH", "Requirement", "Change", "Failure", "normalized", "read_requirements", "install_arguments",
-           "version_changes", "read_failures", "suspects", "format_report", "main"]
+__all__ = ["HELD", "SCRATCH", "Requirement", "Change", "Failure", "normalized", "read_requirements",
+           "install_arguments", "version_changes", "read_failures", "suspects", "format_report", "main"]
 
 HELD = frozenset({"torch", "llama-cpp-python"})  # stay at their pins (why: module docstring)
 SCRATCH = ROOT / ".aieng" / "check-updates"  # .aieng/ is git-ignored

@@ -93,7 +93,8 @@ def format_status(runs: list[ChapterRun], *, finished: datetime, backend: str, c
         if run.ok:
             result, passed_on = "✓ passed", today
         else:
-            result = f"✗ failed ({run.failed} of {run.passed + run.failed} cells)" if run.failed else "✗ did not run"
+            cells = run.passed + run.failed
+            result = f"✗ failed ({run.failed} of {cells} cells)" if run.failed else "✗ did not run"
             passed_on = previous.get(run.name, "never")
         lines.append(f"| [{run.name}](../solutions/{run.name}) | {result} | {run.seconds:.0f} | {passed_on} |")
     return "\n".join(lines) + "\n"

@@ -11,7 +11,8 @@ from aieng.files import ROOT
 
 INSTRUCTOR = ROOT / "docs" / "instructor"
 _LENGTH = re.compile(r"\*\*Length:\*\* (?:(\d+) hours?)?\s*(?:(\d+) minutes)?, (\d\d:\d\d) to (\d\d:\d\d)")
-_ROW = re.compile(r"^\|[ ]*(?P<start>[^|]*?)[ ]*\|[ ]*(?P<minutes>[^|]*?)[ ]*\|[ ]*(?P<session>[^|]*?)[ ]*\|", re.MULTILINE)
+_ROW = re.compile(r"^\|[ ]*(?P<start>[^|]*?)[ ]*\|[ ]*(?P<minutes>[^|]*?)[ ]*\|[ ]*(?P<session>[^|]*?)[ ]*\|",
+                  re.MULTILINE)
 _CHAPTER_LINK = re.compile(r"^\[(?P<label>[^\]]+)\]\(\.\./\.\./solutions/(?P<file>\d\d_[\w-]+\.ipynb)\)$")
 _LEFT = re.compile(r"leaves (\d+) minutes for the chapters still to be timed")
 
@@ -21,7 +22,8 @@ def _clock(text: str) -> int:
     return moment.hour * 60 + moment.minute
 
 
-def day_problems(day: str, chapters: tuple[course_map.Chapter, ...] = course_map.CHAPTERS) -> tuple[list[str], list[str]]:
+def day_problems(day: str, chapters: tuple[course_map.Chapter, ...] = course_map.CHAPTERS,
+                 ) -> tuple[list[str], list[str]]:
     """(problems, chapter ids) of one day's agenda: its length line, then its table row by row."""
     by_file = {c.file: c for c in chapters}
     length = _LENGTH.search(day)
@@ -43,7 +45,8 @@ def day_problems(day: str, chapters: tuple[course_map.Chapter, ...] = course_map
             if start != "—":
                 problems.append(f"{session}: start {start} after an untimed chapter; write —")
         elif start == "—" or _clock(start) != clock:
-            problems.append(f"{session}: starts {start}, but the rows before it end at {clock // 60:02d}:{clock % 60:02d}")
+            problems.append(f"{session}: starts {start}, but the rows before it end at "
+                            f"{clock // 60:02d}:{clock % 60:02d}")
         link = _CHAPTER_LINK.match(session)
         chapter = by_file.get(link["file"]) if link else None
         if link and chapter is None:
@@ -89,8 +92,9 @@ def test_each_notebook_states_the_course_maps_minutes(chapter):
     if not path.exists():
         pytest.skip(f"{chapter.file} is not in solutions/ yet")
     stated = course_map.stated_minutes(path)
-    assert stated == chapter.minutes, (f"{chapter.file} says about {stated} minutes in its Needs line, the course map "
-                                       f"{chapter.minutes}: change aieng/course_map.py and the agendas in docs/instructor/")
+    assert stated == chapter.minutes, (f"{chapter.file} says about {stated} minutes in its Needs line, the course "
+                                       f"map {chapter.minutes}: change aieng/course_map.py and the agendas in "
+                                       "docs/instructor/")
 
 
 def test_every_chapter_notebook_is_on_the_map():

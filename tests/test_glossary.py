@@ -49,7 +49,8 @@ def entries(markdown: str) -> list[tuple[str, str]]:
 
 
 def test_slug_matches_githubs_anchors_for_the_course_headings():
-    assert slug("4 · Exercise 0.1: instructions in a system message") == "4--exercise-01-instructions-in-a-system-message"
+    heading = "4 · Exercise 0.1: instructions in a system message"
+    assert slug(heading) == "4--exercise-01-instructions-in-a-system-message"
     assert slug("Exercise 5.1: recall@k") == "exercise-51-recallk"
 
 
