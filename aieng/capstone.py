@@ -100,6 +100,8 @@ def _usd_per_1000(row: pd.Series, prices: dict[str, Any]) -> float:
                        + completion_tokens * prices["usd_per_million_output"]) / 1e6
     elif row["tokens_per_request"] is not None and not pd.isna(row["tokens_per_request"]):
         per_request = row["tokens_per_request"] * prices["usd_per_million_output"] / 1e6  # no split: priced high
+    elif extra.get("chat_model_calls"):
+        return math.nan  # it calls a chat model but its chapter did not count the tokens: not measured, not free
     else:
         return 0.0
     return 1000 * per_request
@@ -111,7 +113,8 @@ def comparison_table(frame: pd.DataFrame | None = None, *, prices: dict[str, Any
 
     Columns: family, approach, workflow, chapter, task, metric, value, ci_low, ci_high, n,
     labels_used, minutes_to_prototype, ms_per_request, usd_per_1000 (tokens at the hosted
-    reference price; 0 when no chat model is called), cpu_s_per_1000 (the measured latency
+    reference price; 0 when no chat model is called; NaN when a record says it calls one,
+    `extra={"chat_model_calls": n}`, without counting tokens), cpu_s_per_1000 (the measured latency
     over 1,000 requests), model, status, extra (the record's extra fields). Missing rows hold
     NaN, never a number."""
     frame = results.load() if frame is None else frame
@@ -129,7 +132,7 @@ def comparison_table(frame: pd.DataFrame | None = None, *, prices: dict[str, Any
                      "cpu_s_per_1000": float(ms), "model": row["model"], "status": "measured",
                      "extra": row["extra"] if isinstance(row["extra"], dict) else {}})
     for family, chapter in results.missing(frame).items():
-        rows.append({"family": family, "approach": f"missing: run chapter {chapter}", "workflow": "",
+        rows.append({"family": family, "approach": f"{family}: missing, run chapter {chapter}", "workflow": "",
                      "chapter": chapter, "task": "", "metric": "", "status": "missing"})
     table = pd.DataFrame(rows, columns=["family", "approach", "workflow", "chapter", "task", "metric", "value",
                                         "ci_low", "ci_high", "n", "labels_used", "minutes_to_prototype",
@@ -175,7 +178,7 @@ def plot_comparison(table: pd.DataFrame) -> Figure:
         for i, (_, row) in enumerate(table.iterrows()):
             if row["status"] == "missing" and column == "value":
                 ax.text(0.02, i, "missing", va="center", fontsize=8, color="black")
-        if log:
+        if log and (values > 0).any():
             ax.set_xscale("log")
         ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3, axis="x")

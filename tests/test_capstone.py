@@ -42,7 +42,8 @@ def test_missing_families_are_rows_without_numbers_naming_the_chapter(store):
     table = capstone.comparison_table()
     missing = table[table["status"] == "missing"]
     assert set(missing["family"]) == {"prompted", "embedding", "rag", "agent", "fine-tuned"}
-    assert "missing: run chapter 06" in missing.index and "missing: run chapter 08" in missing.index
+    assert "agent: missing, run chapter 06" in missing.index and "fine-tuned: missing, run chapter 08" in missing.index
+    assert table.index.is_unique  # two families of one chapter are two rows
     assert missing[["value", "ci_low", "ci_high", "labels_used", "ms_per_request", "minutes_to_prototype"]].isna().all().all()
     assert table.loc["tfidf:chapter-01", "value"] == pytest.approx(0.69)
 
@@ -64,6 +65,9 @@ def test_cost_prices_the_recorded_tokens_and_is_zero_without_a_chat_model(store)
     want = 1000 * (470 * prices["usd_per_million_input"] + 10 * prices["usd_per_million_output"]) / 1e6
     assert table.loc["prompted:triage-v2", "usd_per_1000"] == pytest.approx(want)
     assert table.loc["tfidf:chapter-01", "usd_per_1000"] == 0.0
+    _record("rag:answers", "rag", "ai", "05", 0.5, task="answering", metric="faithful", n=4,
+            extra={"chat_model_calls": 1})
+    assert math.isnan(capstone.comparison_table().loc["rag:answers", "usd_per_1000"])  # not counted is not free
     doubled = capstone.comparison_table(prices={**prices, "usd_per_million_input": 2 * prices["usd_per_million_input"]})
     assert doubled.loc["prompted:triage-v2", "usd_per_1000"] > want
 
@@ -73,7 +77,7 @@ def test_plot_draws_one_panel_per_question_with_a_row_per_approach(store):
     figure = capstone.plot_comparison(capstone.comparison_table())
     assert len(figure.axes) == 5
     labels = [tick.get_text() for tick in figure.axes[0].get_yticklabels()]
-    assert len(labels) == 6 and any("missing: run chapter 05" in label for label in labels)
+    assert len(labels) == 6 and any("rag: missing, run chapter 05" in label for label in labels)
 
 
 def test_snapshot_records_what_the_chapter_showed(store):
@@ -140,3 +144,38 @@ def test_a_corrupt_result_file_is_named(store):
     (results.results_dir() / "broken.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(ValueError, match="broken.json"):
         capstone.comparison_table()
+
+
+def _after_chapters_test():
+    import importlib.util
+
+    from aieng.exercises import ROOT
+
+    spec = importlib.util.spec_from_file_location("after_chapters", ROOT / "solutions" / "test_capstone_after_chapters.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Item:
+    def __init__(self, path):
+        self.fspath = path
+
+
+class _Request:
+    def __init__(self, paths):
+        self.session = type("Session", (), {"items": [_Item(path) for path in paths]})()
+
+
+def test_the_after_chapters_test_fails_when_chapter_09_showed_a_missing_approach(store):
+    module = _after_chapters_test()
+    every_chapter = _Request(sorted(module.SOLUTIONS.glob("[0-9][0-9]_*.ipynb")))
+    _record("tfidf:chapter-01", "classic", "ml", "01", 0.69)  # only chapter 01 recorded
+    capstone.save_snapshot(capstone.comparison_table())
+    with pytest.raises(AssertionError, match="shows these approaches as missing"):
+        module.test_chapter_09_shows_no_approach_missing_after_chapters_00_to_08(every_chapter)
+    _every_family()
+    capstone.save_snapshot(capstone.comparison_table())
+    module.test_chapter_09_shows_no_approach_missing_after_chapters_00_to_08(every_chapter)
+    with pytest.raises(pytest.skip.Exception, match="did not run in this session"):
+        module.test_chapter_09_shows_no_approach_missing_after_chapters_00_to_08(_Request([]))
