@@ -28,6 +28,8 @@ def _chapter(path: Path) -> str | None:
 def test_chapter_09_shows_no_approach_missing_after_chapters_00_to_08(request):
     ran = {_chapter(Path(str(item.fspath))) for item in request.session.items} - {None}
     in_course = {_chapter(path) for path in SOLUTIONS.glob("[0-9][0-9]_*.ipynb")}
+    if "09" not in in_course:
+        pytest.skip("solutions/ has no chapter 09 notebook to read the table of.")
     not_run = sorted(in_course - ran)
     if not_run:
         pytest.skip(f"Chapters {', '.join(not_run)} did not run in this session; this test reads chapter 09's table "
