@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import openai
+from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aieng import data, prompts, replies, routers
@@ -100,6 +101,7 @@ def shipped_router() -> routers.Router:
 
 
 _SHIPPED_ROUTER: list[routers.Router] = []
+_tracer = trace.get_tracer("aieng.triage")  # a no-op until aieng.tracing.setup() registers a provider
 
 
 def _shipped_router_cached() -> routers.Router:
@@ -164,7 +166,7 @@ def _validated(content: str) -> TriageReply:
 
 def triage_ticket(client: openai.OpenAI, model: str, text: str, *,
                   prompt_version: str = DEFAULT_PROMPT_VERSION,
-                  router: routers.Router | str | None = SHIPPED) -> Triage:
+                  router: routers.Router | str | None = SHIPPED, ticket_id: str | None = None) -> Triage:
     """The queue, priority and a draft reply for one ticket: `router` picks the queue, one
     schema-constrained call drafts the reply (and picks the queue too when `router` is None).
 
@@ -172,7 +174,10 @@ def triage_ticket(client: openai.OpenAI, model: str, text: str, *,
     `router=None` with a routing prompt (`prompt_version="v2"`) is chapter 02's prompted triage.
 
     Temperature 0 and a fixed seed. Raises ValueError for an empty or over-long ticket and
-    `ModelOutputError` when the reply was cut at max_tokens or breaks the schema."""
+    `ModelOutputError` when the reply was cut at max_tokens or breaks the schema.
+
+    Traced (chapter 07): one `triage.ticket` span with `ticket_id`, the pipeline and the outcome,
+    holding a `router.route` span and the model call's span. Without `tracing.setup()` spans cost nothing."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError("The ticket is empty: paste the customer's message (subject and body).")
     if len(text) > MAX_TICKET_CHARS:
@@ -183,8 +188,28 @@ def triage_ticket(client: openai.OpenAI, model: str, text: str, *,
         router = _shipped_router_cached()
     elif isinstance(router, str):
         raise ValueError(f"router={router!r}: pass a router from aieng.routers, {SHIPPED!r} or None.")
+    router_id = router.id if router is not None else f"prompted:triage-{prompt.version}"
+    attributes = {"aieng.ticket_id": ticket_id or "", "aieng.prompt_version": f"triage-{prompt.version}",
+                  "aieng.router_id": router_id, "aieng.pipeline_id": pipeline_id(router_id, prompt.version)}
+    with _tracer.start_as_current_span("triage.ticket", attributes=attributes) as span:
+        try:
+            result = _triage(client, model, text, prompt, router)
+        except ModelOutputError:
+            span.set_attribute("aieng.outcome", "error")
+            raise
+        span.set_attributes({"aieng.outcome": "looped" if result.draft_looped else "ok", "aieng.intent": result.intent,
+                             "aieng.priority": result.priority})
+        return result
+
+
+def _triage(client: openai.OpenAI, model: str, text: str, prompt: prompts.Prompt,
+            router: routers.Router | None) -> Triage:
     started = time.perf_counter()
-    route = router.route([text])[0] if router is not None else None
+    route = None
+    if router is not None:
+        with _tracer.start_as_current_span("router.route") as span:
+            route = router.route([text])[0]
+            span.set_attributes({"route.queue": route.queue, "route.score": float(route.score)})
     queue = route.queue if route is not None else None
     completion = client.chat.completions.create(
         model=model, messages=triage_messages(prompt.text, text, queue), response_format=response_format(queue),
