@@ -113,6 +113,23 @@ def _progress(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grade(args: argparse.Namespace) -> int:
+    from aieng import grading
+
+    limits = grading.Limits(notebook_s=args.timeout, memory_mb=args.memory_mb)
+    target = Path(args.submission)
+    if target.is_dir():
+        table = grading.grade_folder(target, hidden_tests=args.hidden_tests, out=args.out, limits=limits)
+        print(table.drop(columns=["report"]).to_string(index=False))
+        print(f"reports and summary.md in {Path(args.out) if args.out else target / 'reports'}")
+        return 0
+    report = grading.grade(target, hidden_tests=args.hidden_tests, out=args.out, limits=limits)
+    print(f"{report.submission}: {report.total} / {report.max_total} ({report.status}) · "
+          + " · ".join(f"{c.name} {c.points}/{c.max_points}" for c in report.criteria))
+    print(f"report: {Path(args.out) if args.out else target.with_name(target.stem + '-report')}/report.md")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m aieng", description="The course's helper commands.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -141,6 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     progress_cmd = sub.add_parser("progress", help="which exercises pass, per chapter, from your saved notebooks")
     progress_cmd.add_argument("chapter", nargs="?", default=None, help="one chapter, e.g. 05 (default: all)")
     progress_cmd.set_defaults(run=_progress)
+    grade = sub.add_parser("grade", help="grade a take-home notebook, or every notebook in a folder (docs/hiring.md)")
+    grade.add_argument("submission", help="a candidate's .ipynb, or a folder of them (one summary table)")
+    grade.add_argument("--hidden-tests", default=None, metavar="DIR",
+                       help="the hiring team's hidden tests: tickets.jsonl and test_*.py (default: the public sample)")
+    grade.add_argument("--out", default=None, metavar="DIR", help="where reports go (default: beside the submission)")
+    grade.add_argument("--timeout", type=float, default=120.0, help="seconds the notebook may run (default: 120)")
+    grade.add_argument("--memory-mb", type=int, default=3000, help="RSS the notebook may use, in MB (default: 3000)")
+    grade.set_defaults(run=_grade)
     args = parser.parse_args(argv)
     try:
         return args.run(args)
