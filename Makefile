@@ -1,4 +1,4 @@
-# make lab   · set up if needed, start the model backend, open JupyterLab in workspace/
+# make lab   · set up if needed, start the model backend, open JupyterLab in workspace/ (or $AIENG_WORKSPACE)
 # make test  · set up if needed, run every test (unit tests, notebooks, learner copies)
 # make serve · run the local model server in the foreground    make stop · stop it
 # make test-fast · the tests that need no model server (a quick loop while developing)
@@ -34,7 +34,7 @@ $(STAMP): requirements.txt pyproject.toml
 lab: setup
 	$(BIN)/python -m aieng workspace
 	$(BIN)/python -m aieng start
-	$(BIN)/jupyter lab --notebook-dir=workspace --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
+	$(BIN)/jupyter lab --notebook-dir="$${AIENG_WORKSPACE:-workspace}" --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
 		$$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # The app's browser test drives Debian's Chromium; install it where we can (root + apt-get).

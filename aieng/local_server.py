@@ -35,11 +35,13 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from aieng.errors import ServerNotInstalled, ServerStartError
+from aieng.files import ROOT
 
 __all__ = [
     "MODEL_NAME",
     "LocalServer",
     "state_dir",
+    "models_dir",
     "model_path",
     "served_name",
     "code_hash",
@@ -108,10 +110,16 @@ def state_dir() -> Path:
     if os.environ.get("AIENG_HOME"):
         folder = Path(os.environ["AIENG_HOME"])
     else:
-        root = Path(__file__).resolve().parents[1]
-        folder = root / ".aieng" if (root / "pyproject.toml").exists() else Path.home() / ".cache" / "aieng"
+        # An installed (non-editable) aieng has no course folder around it: keep state in the user's cache.
+        folder = ROOT / ".aieng" if (ROOT / "pyproject.toml").exists() else Path.home() / ".cache" / "aieng"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def models_dir() -> Path:
+    """Folder of more GGUF files the local server serves beside its model, each under its file name
+    (chapter 08 installs a fine-tuned model there): `models/` in `state_dir()`."""
+    return state_dir() / "models"
 
 
 def model_path() -> Path:

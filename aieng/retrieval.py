@@ -32,17 +32,28 @@ from typing import Any
 
 from aieng.data import Article
 from aieng.errors import ServerStartError
-from aieng.exercises import ROOT
+from aieng.workspace import workspace_dir
 
 __all__ = [
-    "CHROMA_DIR", "Chunk", "Hit", "IndexReport", "BM25Index",
+    "CHROMA_DIR", "chroma_dir", "Chunk", "Hit", "IndexReport", "BM25Index",
     "chunk_words", "chunk_fixed", "chunk_by_heading", "day_number",
     "persistent_client", "open_collection", "index_articles", "delete_articles", "search", "search_many",
     "tokenize", "reciprocal_rank_fusion", "article_ids", "recall_at_k", "reciprocal_rank",
     "free_port", "chroma_command", "wait_for_chroma",
 ]
 
-CHROMA_DIR = ROOT / "workspace" / "chroma"
+
+
+def chroma_dir() -> Path:
+    """`chroma/` in the workspace of the moment (`workspace.workspace_dir()`): the collections live there."""
+    return workspace_dir() / "chroma"
+
+
+def __getattr__(name: str) -> Path:
+    if name == "CHROMA_DIR":  # computed at each use, so $AIENG_WORKSPACE set later still counts
+        return chroma_dir()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 _BATCH = 256  # records per chromadb call: large enough to be quick, small enough for any server
 
 
@@ -131,11 +142,13 @@ def chunk_by_heading(article: Article, *, max_words: int = 120) -> list[Chunk]:
 # ---------------------------------------------------------------- the vector index
 
 
-def persistent_client(path: str | Path = CHROMA_DIR) -> Any:
-    """A chromadb client that keeps its collections in the folder `path` (created if missing), telemetry off."""
+def persistent_client(path: str | Path | None = None) -> Any:
+    """A chromadb client that keeps its collections in the folder `path` (default `chroma_dir()`, created if
+    missing), telemetry off."""
     import chromadb
     from chromadb.config import Settings
 
+    path = chroma_dir() if path is None else path
     Path(path).mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(path), settings=Settings(anonymized_telemetry=False))
 

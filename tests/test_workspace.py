@@ -3,6 +3,7 @@ import json
 import pytest
 
 from aieng import workspace
+from aieng.files import ROOT
 
 
 def _chapter(folder, name, text):
@@ -81,3 +82,22 @@ def test_sync_goes_to_the_workspace_the_environment_names(tmp_path, monkeypatch)
     monkeypatch.setenv(workspace.WORKSPACE_ENV, str(tmp_path / "elsewhere"))
     copied, _ = workspace.sync(source)
     assert copied == [tmp_path / "elsewhere" / "00_setup.ipynb"]
+
+
+def test_every_artifact_folder_follows_the_workspace_of_the_moment(tmp_path, monkeypatch):
+    """The test run (and a learner who sets AIENG_WORKSPACE) must never write into the course's workspace/."""
+    from aieng import retrieval
+
+    monkeypatch.setenv("AIENG_WORKSPACE", str(tmp_path))
+    assert retrieval.CHROMA_DIR == retrieval.chroma_dir() == tmp_path / "chroma"
+    assert workspace.artifact_path("x.json") == tmp_path / "artifacts" / "x.json"
+
+
+def test_no_chapter_builds_a_workspace_path_itself():
+    """Chapters ask `aieng.workspace` for their folders; a path built from ROOT would ignore AIENG_WORKSPACE."""
+    import re
+
+    built = re.compile(r"ROOT\s*/\s*[\"']workspace[\"']")
+    offenders = [p.name for p in sorted((ROOT / "solutions").glob("*.ipynb")) + sorted((ROOT / "apps").glob("*.py"))
+                 if built.search(p.read_text(encoding="utf-8").replace('\\"', '"'))]
+    assert not offenders, f"these build ROOT / 'workspace' themselves; use aieng.workspace.workspace_dir(): {offenders}"
