@@ -12,6 +12,7 @@ Each call is a `cache.lookup` span with `cache.hit`, so the traces show what the
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import threading
@@ -68,7 +69,7 @@ class CachedClient:
         self._client, self._path = client, Path(path) if path else None
         self._store: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._hits = self._misses = 0
+        self._counts = {"hits": 0, "misses": 0}  # shared with the copies `with_options` makes
         self.chat = _Chat(self)
         if self._path and self._path.exists():
             for line in self._path.read_text(encoding="utf-8").splitlines():
@@ -77,12 +78,21 @@ class CachedClient:
                     self._store[entry["key"]] = entry["completion"]
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # internals (and copy's probes) are never the wrapped client's
+            raise AttributeError(name)
         return getattr(self._client, name)
+
+    def with_options(self, **options: Any) -> CachedClient:
+        """The wrapped client's `with_options` (a timeout, retries), sharing this cache and its counts."""
+        clone = copy.copy(self)
+        clone._client = self._client.with_options(**options)
+        clone.chat = _Chat(clone)
+        return clone
 
     @property
     def stats(self) -> CacheStats:
         """Hits and misses since this client was made."""
-        return CacheStats(self._hits, self._misses)
+        return CacheStats(self._counts["hits"], self._counts["misses"])
 
     def __len__(self) -> int:
         return len(self._store)
@@ -91,7 +101,7 @@ class CachedClient:
         """Forget every cached answer (and the file, when there is one); the counts restart."""
         with self._lock:
             self._store.clear()
-            self._hits = self._misses = 0
+            self._counts.update(hits=0, misses=0)
             if self._path and self._path.exists():
                 self._path.unlink()
 
@@ -104,11 +114,11 @@ class CachedClient:
             span.set_attribute("cache.hit", stored is not None)
             if stored is not None:
                 with self._lock:
-                    self._hits += 1
+                    self._counts["hits"] += 1
                 return ChatCompletion.model_validate_json(stored)
             completion = self._client.chat.completions.create(**arguments)
             with self._lock:
-                self._misses += 1
+                self._counts["misses"] += 1
                 if cacheable and completion.choices and completion.choices[0].finish_reason != "length":
                     self._store[key] = completion.model_dump_json()
                     if self._path:

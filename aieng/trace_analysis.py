@@ -18,13 +18,50 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["SPAN_COLUMNS", "REQUEST_COLUMNS", "load_spans", "requests", "latency_percentiles", "children",
+from aieng.files import ROOT
+from aieng.workspace import artifact_path
+
+__all__ = ["SPAN_COLUMNS", "REQUEST_COLUMNS", "NOTES_TEMPLATE", "NOTE_COLUMNS", "load_notes", "failure_modes_path",
+           "model_output", "load_spans", "requests", "latency_percentiles", "children",
            "plot_timeline", "Alarm", "check_budget", "head_sample", "tail_sample"]
 
 SPAN_COLUMNS = ["trace_id", "span_id", "parent_id", "name", "start", "end", "duration_s", "status", "kind",
                 "model", "input_tokens", "output_tokens", "cost_usd", "outcome", "request_id", "attributes"]
 REQUEST_COLUMNS = ["trace_id", "name", "request_id", "start", "latency_s", "n_model_calls", "input_tokens",
                    "output_tokens", "tokens", "cost_usd", "outcome", "is_error", "is_refusal"]
+
+# Error analysis (chapter 07): one note per trace, keyed by ticket or task id, then a failure mode per note.
+NOTES_TEMPLATE = ROOT / "data" / "error_analysis" / "trace_notes.csv"
+NOTE_COLUMNS = ["id", "kind", "note", "failure_mode"]
+
+
+def load_notes(path: str | Path = NOTES_TEMPLATE) -> pd.DataFrame:
+    """Error-analysis notes, one row per trace read. Columns: id (ticket or task id), kind ("ticket" or
+    "agent_task"), note (the first thing that went wrong, one line), failure_mode (its group; "none" when nothing did)."""
+    path = Path(path)
+    notes = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in NOTE_COLUMNS if c not in notes.columns]
+    if missing:
+        raise ValueError(f"{path} lacks the column(s) {missing}; a notes file has {NOTE_COLUMNS}. "
+                         f"Compare it with {NOTES_TEMPLATE.name} in data/error_analysis/.")
+    duplicated = sorted(notes.loc[notes["id"].duplicated(), "id"])
+    if duplicated:
+        raise ValueError(f"{path} notes {duplicated} more than once: keep one note per trace (the first thing that went wrong).")
+    blank = notes.loc[notes["failure_mode"].str.strip() == "", "id"].tolist()
+    if blank:
+        raise ValueError(f"{path}: no failure_mode for {blank}. Name a group for each note, or 'none' when nothing went wrong.")
+    return notes[NOTE_COLUMNS]
+
+
+def failure_modes_path() -> Path:
+    """Where chapter 07 saves the failure modes it counted (`artifacts/error_analysis/failure_modes.csv`); chapter 04 reads it."""
+    return artifact_path("error_analysis/failure_modes.csv")
+
+
+def model_output(spans: pd.DataFrame) -> pd.Series:
+    """The text each model-call span's reply held (its first message), indexed like `spans`; "" for other spans."""
+    return spans["attributes"].map(lambda a: str(a.get("llm.output_messages.0.message.content", "")))
+
 
 # How an agent run's stop reason (chapter 06) reads as a request's outcome.
 _AGENT_OUTCOME = {"reply": "ok", "blocked": "refused", "declined": "refused", "step_limit": "error",
@@ -88,6 +125,13 @@ def requests(spans: pd.DataFrame) -> pd.DataFrame:
     per_trace = pd.DataFrame({"n_model_calls": models.size(), "input_tokens": models["input_tokens"].sum(),
                               "output_tokens": models["output_tokens"].sum(), "cost_usd": models["cost_usd"].sum()})
     has_error = spans.groupby("trace_id")["status"].agg(lambda s: bool((s == "ERROR").any()))
+    # a root without its own id or outcome (a span a notebook wrapped around the pipeline) takes the first one inside
+    named = spans[spans["request_id"] != ""].groupby("trace_id")["request_id"].first()
+    steps = spans[~spans["kind"].isin(["model", "tool"]) & (spans["outcome"] != "")]
+    ended = steps.groupby("trace_id")["outcome"].first()
+    roots = roots.assign(
+        request_id=roots["request_id"].where(roots["request_id"] != "", roots["trace_id"].map(named)).fillna(""),
+        outcome=roots["outcome"].where(roots["outcome"] != "", roots["trace_id"].map(ended)).fillna(""))
     out = roots[["trace_id", "name", "request_id", "start", "duration_s", "outcome"]].rename(
         columns={"duration_s": "latency_s"}).join(per_trace, on="trace_id").join(has_error.rename("has_error"), on="trace_id")
     out[["n_model_calls", "input_tokens", "output_tokens"]] = out[["n_model_calls", "input_tokens",

@@ -32,6 +32,14 @@ def test_sampled_and_cut_off_calls_are_never_cached():
     assert cached.base_url == client.base_url           # the rest is the wrapped client's
 
 
+def test_with_options_shares_the_cache():
+    client, received = fake_client(lambda req: completion_body("hi"))
+    cached = call_cache.CachedClient(client)
+    cached.with_options(timeout=5).chat.completions.create(model="m", messages=MESSAGES, temperature=0)
+    cached.chat.completions.create(model="m", messages=MESSAGES, temperature=0)
+    assert len(received) == 1 and cached.stats == call_cache.CacheStats(hits=1, misses=1)
+
+
 def test_keys_differ_when_any_argument_differs():
     assert call_cache.cache_key({"a": 1, "b": [1, 2]}) == call_cache.cache_key({"b": [1, 2], "a": 1})
     assert call_cache.cache_key({"a": 1}) != call_cache.cache_key({"a": 2})

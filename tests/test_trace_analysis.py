@@ -119,3 +119,12 @@ def test_a_cut_file_names_its_line(tmp_path):
         trace_analysis.load_spans(path)
     with pytest.raises(FileNotFoundError, match="tracing.setup"):
         trace_analysis.load_spans(tmp_path / "none.jsonl")
+
+
+def test_a_wrapping_root_takes_the_id_and_outcome_from_inside(tmp_path):
+    wrapped = [_span("d" * 32, "a" * 16, None, "ticket", 0, 3.0),
+               _span("d" * 32, "b" * 16, "a" * 16, "triage.ticket", 0, 3.0,
+                     **{"aieng.ticket_id": "T-7", "aieng.outcome": "looped"}),
+               _llm("d" * 32, "c" * 16, "b" * 16, 0.1, 2.9, **{"aieng.ticket_id": "T-7", "aieng.outcome": "ok"})]
+    runs = trace_analysis.requests(trace_analysis.load_spans(_write(tmp_path / "t.jsonl", wrapped)))
+    assert runs.loc[0, "name"] == "ticket" and runs.loc[0, "request_id"] == "T-7" and runs.loc[0, "outcome"] == "looped"
