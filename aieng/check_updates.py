@@ -6,8 +6,9 @@
      that fit together, except the HELD ones (torch: the CPU build; llama-cpp-python: a 4-minute compile),
   3. runs the unit tests (`-m "not model and not slow"`) and chapter 00 under nbval there, with its own
      server state folder, so chapter 00 talks to a server running the new packages,
-  4. reports the versions that differ from the pins, the failing tests, and for each failure the
-     changed packages whose files appear in its traceback (the likely culprits).
+  4. for each failing test, puts one changed package at a time back to its pin (`--no-deps`) and reruns
+     the failing tests: a test that passes again names the package that broke it,
+  5. reports the versions that differ from the pins, the failing tests and what broke each.
 Exit status 0 when everything passed, 1 when something broke, 2 when the venv could not be built.
 """
 
@@ -28,21 +29,14 @@ from aieng.errors import AiengError
 from aieng.files import ROOT, shown, write_atomic
 
 __all__ = ["HELD", "SCRATCH", "Requirement", "Change", "Failure", "normalized", "read_requirements",
-           "install_arguments", "version_changes", "read_failures", "suspects", "format_report", "main"]
+           "install_arguments", "version_changes", "read_failures", "rerun_targets", "format_report", "main"]
 
 HELD = frozenset({"torch", "llama-cpp-python"})  # stay at their pins (why: module docstring)
 SCRATCH = ROOT / ".aieng" / "check-updates"  # .aieng/ is git-ignored
 _PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?P<extras>\[[^\]]*\])?==(?P<version>[^\s;#]+)")
-# What the scratch venv reports about itself: every distribution, its version and its top-level folders.
-_INVENTORY = """
-import importlib.metadata as md, json
-out = {}
-for dist in md.distributions():
-    tops = {str(f).split('/')[0] for f in (dist.files or []) if '/' in str(f) and not str(f).startswith('..')}
-    out[dist.metadata['Name']] = {'version': dist.version,
-                                  'top': sorted(t for t in tops if not t.endswith(('.dist-info', '.data')))}
-print(json.dumps(out))
-"""
+# What the scratch venv reports about itself: every distribution and its version.
+_INVENTORY = "import importlib.metadata as md, json; print(json.dumps({d.metadata['Name']: d.version " \
+             "for d in md.distributions()}))"
 
 
 @dataclass(frozen=True)
@@ -65,7 +59,7 @@ class Change:
 
 @dataclass(frozen=True)
 class Failure:
-    """A failing test: its id and the text pytest reported (traceback included)."""
+    """A failing test: its pytest node id (`tests/test_x.py::test_y`) and the text pytest reported."""
 
     test: str
     text: str
@@ -108,33 +102,50 @@ def version_changes(requirements: list[Requirement], installed: dict[str, str]) 
     return changes
 
 
-def read_failures(junit_xml: str | Path) -> list[Failure]:
-    """The failed and errored tests of a pytest `--junitxml` file; a missing file is itself a failure."""
+def read_failures(junit_xml: str | Path, root: Path = ROOT) -> list[Failure]:
+    """The failed and errored tests of a pytest `--junitxml` file (run from `root`); a missing file is a failure."""
     path = Path(junit_xml)
     if not path.exists():
         return [Failure(path.stem, f"pytest wrote no report ({shown(path)}): it did not start; see its log.")]
     failures = []
     for case in ElementTree.parse(path).getroot().iter("testcase"):
         for problem in [*case.findall("failure"), *case.findall("error")]:
-            test = f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
+            test = _node_id(case.get("classname", ""), case.get("name", ""), root)
             failures.append(Failure(test, f"{problem.get('message', '')}\n{problem.text or ''}"))
     return failures
 
 
-def suspects(failure: Failure, changes: list[Change], top_levels: dict[str, list[str]]) -> list[str]:
-    """The changed packages with a file in the failure's traceback (top_levels: name -> import folders)."""
-    folders = {normalized(name): tops for name, tops in top_levels.items()}
-    found = []
-    for change in changes:
-        tops = folders.get(normalized(change.name), [])
-        if any(re.search(rf"site-packages/{re.escape(top)}/", failure.text) for top in tops):
-            found.append(change.name)
-    return found
+def _node_id(classname: str, name: str, root: Path) -> str:
+    """pytest's node id from JUnit's dotted classname: `tests.test_x.TestY` -> `tests/test_x.py::TestY::name`,
+    `solutions.00_setup.ipynb` -> `solutions/00_setup.ipynb::name`."""
+    parts = classname.split(".")
+    for cut in range(len(parts), 0, -1):
+        head = parts[:cut]
+        candidates = ["/".join(head) + ".py"]
+        if cut >= 2:  # a file whose suffix is not .py: its last dot is the suffix's
+            candidates.append("/".join([*head[:-2], f"{head[-2]}.{head[-1]}"]))
+        for path in candidates:
+            if (root / path).is_file():
+                return "::".join([path, *parts[cut:], name])
+    return "::".join([classname.replace(".", "/"), name])
 
 
-def format_report(changes: list[Change], failures: list[Failure], top_levels: dict[str, list[str]],
+def rerun_targets(failures: list[Failure]) -> list[str]:
+    """What to rerun to see whether the failures persist: each failing test, but a notebook whole (its cells
+    depend on the ones before them)."""
+    targets = []
+    for failure in failures:
+        target = failure.test.split("::")[0] if ".ipynb::" in failure.test else failure.test
+        if target not in targets:
+            targets.append(target)
+    return targets
+
+
+def format_report(changes: list[Change], failures: list[Failure], fixed_by: dict[str, list[str]],
                   minutes: float) -> str:
-    """The report as Markdown: versions that differ from the pins, then each failing test and its suspects."""
+    """The report as Markdown: versions that differ from the pins, then each failing test and what broke it.
+
+    `fixed_by` maps a failing test to the packages whose pin, put back alone, made it pass again."""
     lines = [f"# Newest releases against the course's tests ({minutes:.0f} min)", "",
              f"Held at their pins: {', '.join(sorted(HELD))}.", ""]
     if changes:
@@ -148,20 +159,58 @@ def format_report(changes: list[Change], failures: list[Failure], top_levels: di
         return "\n".join(lines) + "\n"
     lines.append(f"{len(failures)} failing:")
     for failure in failures:
-        names = suspects(failure, changes, top_levels)
-        blame = f"in the traceback: {', '.join(names)}" if names else "no changed package in its traceback"
+        names = fixed_by.get(failure.test, [])
+        blame = (f"broken by {', '.join(names)}: passes with {'that pin' if len(names) == 1 else 'any of those pins'} "
+                 "put back" if names else "still fails with each changed package put back alone: a combination "
+                 "of them, or not a version change (read its log)")
         first = next((line for line in failure.text.splitlines() if line.strip()), "")
-        lines.append(f"- `{failure.test}` ({blame}): {first[:200]}")
+        lines.append(f"- `{failure.test}`: {blame}. {first[:200]}")
     return "\n".join(lines) + "\n"
 
 
 def _run(command: list[str], log: Path, env: dict[str, str]) -> int:
-    with open(log, "w", encoding="utf-8") as out:
+    with open(log, "a", encoding="utf-8") as out:  # appended: the log keeps every step of the run
+        out.write(f"\n$ {' '.join(command)}\n")
+        out.flush()
         return subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT).returncode
 
 
+def _pytest(python: Path, arguments: list[str], name: str, env: dict[str, str]) -> list[Failure] | None:
+    """The failures of one pytest run in the scratch venv; None when pytest wrote no report (it crashed)."""
+    report_xml = SCRATCH / f"{name}.xml"
+    report_xml.unlink(missing_ok=True)
+    _run([str(python), "-m", "pytest", *arguments, "-q", f"--junitxml={report_xml}"], SCRATCH / f"{name}.log", env)
+    return read_failures(report_xml) if report_xml.exists() else None
+
+
+def _blame(python: Path, changes: list[Change], failures: list[Failure], env: dict[str, str]) -> dict[str, list[str]]:
+    """Failing test -> the changed packages whose pin, put back alone (--no-deps), makes it pass again."""
+    failing = {f.test for f in failures}
+    targets = rerun_targets(failures)
+    fixed_by: dict[str, list[str]] = {}
+    for change in changes:
+        if change.installed == "not installed":
+            continue
+        print(f"  {change.name} back to {change.pinned} ...", flush=True)
+        pip = [str(python), "-m", "pip", "install", "--no-deps", "-q"]
+        if _run([*pip, f"{change.name}=={change.pinned}"], SCRATCH / "blame.log", env):
+            continue  # the old release does not install here (no wheel for this Python): say nothing about it
+        try:
+            rerun = _pytest(python, [*targets, "-m", "not model and not slow"], "blame", env)
+        finally:
+            _run([*pip, f"{change.name}=={change.installed}"], SCRATCH / "blame.log", env)
+        if rerun is None:
+            continue  # pytest crashed with this pin: that clears no test
+        still = {f.test for f in rerun}
+        for test in failing - still:
+            fixed_by.setdefault(test, []).append(change.name)
+    return fixed_by
+
+
 def main() -> int:
-    """Build the scratch venv, run the tests there, print and save the report; returns the exit status."""
+    """Build the scratch venv, run the tests there, find what broke them; print and save the report.
+
+    Returns the exit status (0 all passed, 1 something broke, 2 the newest releases would not install)."""
     started = time.perf_counter()
     if SCRATCH.exists():
         shutil.rmtree(SCRATCH)  # a fresh venv each time: leftovers would hide a broken install
@@ -180,29 +229,29 @@ def main() -> int:
     if torch_index:  # as `make setup` does: the CPU build from the index the learner named
         torch = next(r for r in requirements if r.name == "torch")
         _run([str(python), "-m", "pip", "install", f"torch=={torch.version}", "--index-url", torch_index],
-             SCRATCH / "torch.log", env)
+             SCRATCH / "install.log", env)
     if _run([str(python), "-m", "pip", "install", *install_arguments(requirements)], SCRATCH / "install.log", env):
         print(f"pip could not install the newest releases together; read {shown(SCRATCH / 'install.log')}.")
         return 2
-    inventory = json.loads(subprocess.run([str(python), "-c", _INVENTORY], capture_output=True, text=True,
+    installed = json.loads(subprocess.run([str(python), "-c", _INVENTORY], capture_output=True, text=True,
                                           check=True, env=env).stdout)
-    installed = {name: item["version"] for name, item in inventory.items()}
-    top_levels = {name: item["top"] for name, item in inventory.items()}
     changes = version_changes(requirements, installed)
-    runs = {"unit": ["tests", "-m", "not model and not slow"], "ch00": ["solutions/00_setup.ipynb"]}
-    failures = []
+    failures, fixed_by = [], {}
     try:
-        for name, arguments in runs.items():
-            print(f"Running {' '.join(arguments)} ...", flush=True)
-            report_xml = SCRATCH / f"{name}.xml"
-            _run([str(python), "-m", "pytest", *arguments, "-q", f"--junitxml={report_xml}"],
-                 SCRATCH / f"{name}.log", env)
-            failures += read_failures(report_xml)
+        print("Running the unit tests, then chapter 00 ...", flush=True)
+        for name, arguments in (("unit", ["tests", "-m", "not model and not slow"]),
+                                ("ch00", ["solutions/00_setup.ipynb"])):
+            found = _pytest(python, arguments, name, env)
+            failures += found if found is not None else [Failure(name, f"pytest wrote no report: read "
+                                                                       f"{shown(SCRATCH / (name + '.log'))}.")]
+        if failures and changes:
+            print(f"{len(failures)} failing; putting each changed package back to its pin in turn ...", flush=True)
+            fixed_by = _blame(python, changes, failures, env)
     finally:  # leave no server behind: it holds both cores' worth of threads
         subprocess.run([str(python), "-m", "aieng", "stop"], env=env, capture_output=True)
-    text = format_report(changes, failures, top_levels, (time.perf_counter() - started) / 60)
+    text = format_report(changes, failures, fixed_by, (time.perf_counter() - started) / 60)
     write_atomic(SCRATCH / "report.md", text)
-    print(text + f"\n(saved in {shown(SCRATCH / 'report.md')}; test logs beside it)")
+    print(text + f"\n(saved in {shown(SCRATCH / 'report.md')}; logs beside it)")
     return 1 if failures else 0
 
 

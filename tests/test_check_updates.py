@@ -44,30 +44,67 @@ def test_versions_that_differ_from_the_pins_are_listed_and_a_local_build_tag_is_
         Change("scikit-learn", "1.7.2", "1.8.0"), Change("rank-bm25", "0.2.2", "not installed")]
 
 
-def test_failures_and_errors_are_read_from_junit_and_a_missing_report_is_a_failure(tmp_path):
+def test_failures_and_errors_are_read_from_junit_as_node_ids_and_a_missing_report_is_a_failure(tmp_path):
+    (tmp_path / "tests").mkdir()
+    for name in ("test_retrieval.py", "test_files.py"):
+        (tmp_path / "tests" / name).write_text("")
     (tmp_path / "unit.xml").write_text(_JUNIT, encoding="utf-8")
-    failures = check_updates.read_failures(tmp_path / "unit.xml")
-    assert [f.test for f in failures] == ["tests.test_retrieval::test_index", "tests.test_files::test_atomic"]
-    missing = check_updates.read_failures(tmp_path / "ch00.xml")
+    failures = check_updates.read_failures(tmp_path / "unit.xml", root=tmp_path)
+    assert [f.test for f in failures] == ["tests/test_retrieval.py::test_index", "tests/test_files.py::test_atomic"]
+    assert "site-packages/chromadb" in failures[0].text
+    missing = check_updates.read_failures(tmp_path / "ch00.xml", root=tmp_path)
     assert len(missing) == 1 and "pytest wrote no report" in missing[0].text
 
 
-def test_the_suspect_is_the_changed_package_in_the_traceback_not_every_change():
-    changes = [Change("chromadb", "1.5.9", "1.6.0"), Change("numpy", "2.2.6", "2.3.0")]
-    top_levels = {"chromadb": ["chromadb"], "numpy": ["numpy", "numpy.libs"]}
-    failure = Failure("tests.test_retrieval::test_index",
-                      'File "/v/lib/python3.11/site-packages/chromadb/api/client.py", line 9')
-    assert check_updates.suspects(failure, changes, top_levels) == ["chromadb"]
-    # A package merely named in the message (not a file of it in the traceback) is not blamed.
-    assert check_updates.suspects(Failure("t", "numpy arrays differ"), changes, top_levels) == []
+def test_node_ids_of_classes_and_notebooks_and_what_is_rerun(tmp_path):
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_x.py").write_text("")
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "solutions" / "00_setup.ipynb").write_text("{}")
+    node_id = check_updates._node_id
+    assert node_id("tests.test_x.TestY", "test_z[a.b]", tmp_path) == "tests/test_x.py::TestY::test_z[a.b]"
+    assert node_id("solutions.00_setup.ipynb", "Cell 4", tmp_path) == "solutions/00_setup.ipynb::Cell 4"
+    failures = [Failure("solutions/00_setup.ipynb::Cell 4", ""), Failure("solutions/00_setup.ipynb::Cell 9", ""),
+                Failure("tests/test_x.py::test_a", "")]
+    # A notebook's cell needs the cells before it: the notebook is rerun whole, once.
+    assert check_updates.rerun_targets(failures) == ["solutions/00_setup.ipynb", "tests/test_x.py::test_a"]
 
 
-def test_the_report_names_versions_failures_and_culprits():
-    changes = [Change("chromadb", "1.5.9", "1.6.0")]
-    failure = Failure("tests.test_retrieval::test_index",
-                      "TypeError: bad\nFile \"/v/site-packages/chromadb/api.py\", line 1")
-    text = check_updates.format_report(changes, [failure], {"chromadb": ["chromadb"]}, minutes=7.2)
-    assert "| chromadb | 1.5.9 | 1.6.0 |" in text
-    assert "- `tests.test_retrieval::test_index` (in the traceback: chromadb): TypeError: bad" in text
+def test_blame_names_the_package_whose_pin_alone_clears_a_failure(monkeypatch):
+    changes = [Change("numpy", "2.2.6", "2.4.6"), Change("pandas", "2.3.3", "3.1.1"), Change("openai", "3.51.0",
+                                                                                                "3.57.0")]
+    failures = [Failure("tests/test_feedback.py::test_nan", ""), Failure("tests/test_ch07.py::test_missing_file", "")]
+    pinned_back = []
+
+    def fake_run(command, log, env):
+        if "install" in command:
+            name, version = command[-1].split("==")
+            if version == dict((c.name, c.pinned) for c in changes)[name]:
+                pinned_back.append(name)
+        return 0
+
+    def fake_pytest(python, arguments, name, env):
+        back = pinned_back[-1]
+        if back == "openai":
+            return None  # pytest crashed with this pin: it must not be read as "everything passed"
+        still = [failures[1]]  # a missing file fails whatever the versions
+        return still if back == "pandas" else [*still, failures[0]]
+
+    monkeypatch.setattr(check_updates, "_run", fake_run)
+    monkeypatch.setattr(check_updates, "_pytest", fake_pytest)
+    assert check_updates._blame(None, changes, failures, {}) == {"tests/test_feedback.py::test_nan": ["pandas"]}
+    assert pinned_back == ["numpy", "pandas", "openai"]
+
+
+def test_the_report_names_versions_failures_and_what_broke_them():
+    changes = [Change("pandas", "2.3.3", "3.1.1")]
+    failures = [Failure("tests/test_feedback.py::test_nan", "assert nan is None\nmore"),
+                Failure("tests/test_ch07.py::test_missing_file", "FileNotFoundError: 07_observability.ipynb")]
+    text = check_updates.format_report(changes, failures, {"tests/test_feedback.py::test_nan": ["pandas"]},
+                                       minutes=7.2)
+    assert "| pandas | 2.3.3 | 3.1.1 |" in text
+    assert "- `tests/test_feedback.py::test_nan`: broken by pandas: passes with that pin put back. " \
+           "assert nan is None" in text
+    assert "- `tests/test_ch07.py::test_missing_file`: still fails with each changed package put back alone" in text
     clean = check_updates.format_report([], [], {}, minutes=5)
     assert "Everything passed" in clean and "already at its newest release" in clean
