@@ -6,7 +6,9 @@
 
 `OPENAI_BASE_URL` is the switch. Unset: the bundled local server is started (or reused) and
 no API key is needed, even if `OPENAI_API_KEY` happens to be set. Set: that endpoint is used
-with `OPENAI_API_KEY`, and the model is `AIENG_MODEL` or the endpoint's only model.
+with `OPENAI_API_KEY`, and the model is `AIENG_MODEL`, or the endpoint's only model, or the bundled
+model when the endpoint serves it among others. Locally, `AIENG_MODEL` picks another model the
+local server serves (a fine-tuned one, chapter 08); unset, it is the bundled one.
 """
 
 from __future__ import annotations
@@ -99,16 +101,29 @@ def _connect_local(*, verbose: bool) -> Backend:
         print(f"Using the local model; OPENAI_API_KEY is set but not used. {describe_switch()}")
     if verbose and (warning := local_server.competition_warning()):
         print(warning)
-    return Backend(client=client, model=server.model, base_url=server.base_url, is_local=True)
+    model = server.model
+    wanted = os.environ.get("AIENG_MODEL", "").strip()
+    if wanted and wanted != model:  # a model installed beside the bundled one (chapter 08), when served
+        served = [m.id for m in client.models.list()]
+        if wanted in served:
+            model = wanted
+        elif verbose:
+            print(f"AIENG_MODEL names {wanted!r}, which the local server does not serve ({', '.join(served)}); "
+                  f"using {model}. Unset AIENG_MODEL, or set OPENAI_BASE_URL to the endpoint that serves it.")
+    return Backend(client=client, model=model, base_url=server.base_url, is_local=True)
 
 
 def _choose_model(client: openai.OpenAI, base_url: str) -> str:
+    """AIENG_MODEL; else the endpoint's only model; else the bundled model when it is among several
+    (a shared server that also serves fine-tuned models); else a clear error listing them."""
     wanted = os.environ.get("AIENG_MODEL")
     if wanted:
         return wanted
     served = [m.id for m in client.models.list()]
     if len(served) == 1:
         return served[0]
+    if local_server.MODEL_NAME in served:
+        return local_server.MODEL_NAME
     listing = ", ".join(sorted(served)[:30]) or "(none)"
     raise ModelNotChosen(
         f"The endpoint at {base_url} serves {len(served)} models; set AIENG_MODEL to one of them, "
