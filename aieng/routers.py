@@ -369,8 +369,9 @@ def compare(routers: Sequence[Router], tickets: pd.DataFrame, *, progress: bool 
 
 def from_spec(spec: dict[str, Any], *, client: Any = None, model: str | None = None) -> Router:
     """Build a router from its spec: `{"kind": "embedding-zero", "version": "v1"}`, `{"kind":
-    "embedding-lr", "n_labels": 50}`, `{"kind": "tfidf-lr"}` or `{"kind": "prompted", "version": "v2"}`
-    (the last needs `client` and `model`)."""
+    "embedding-lr", "n_labels": 50}`, `{"kind": "tfidf-lr"}`, `{"kind": "prompted", "version": "v2"}`
+    (needs `client` and `model`) or `{"kind": "fine-tuned", "model": <served name>, "labels_used": n}`
+    (chapter 08; needs `client`)."""
     kind = spec.get("kind")
     if kind == "embedding-zero":
         return DescriptionRouter.from_version(spec.get("version", "v1"))
@@ -382,7 +383,14 @@ def from_spec(spec: dict[str, Any], *, client: Any = None, model: str | None = N
         if client is None or model is None:
             raise ValueError("A prompted router needs the client and model: from_spec(spec, client=..., model=...).")
         return PromptedRouter(client, model, spec.get("version", "v2"))
-    raise ValueError(f"Unknown router kind {kind!r}; use embedding-zero, embedding-lr, tfidf-lr or prompted.")
+    if kind == "fine-tuned":  # chapter 08: a tuned model the server serves by name
+        from aieng.tuned_model import FineTunedRouter
+
+        if client is None or "model" not in spec:
+            raise ValueError('A fine-tuned router needs the client and the served model name: '
+                             'from_spec({"kind": "fine-tuned", "model": "fine-tuned-lora-256"}, client=...).')
+        return FineTunedRouter(client, spec["model"], labels_used=int(spec.get("labels_used", 0)))
+    raise ValueError(f"Unknown router kind {kind!r}; use embedding-zero, embedding-lr, tfidf-lr, prompted or fine-tuned.")
 
 
 def load_choice(path: Path = CHOICE_PATH) -> dict[str, Any]:
