@@ -30,6 +30,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import jsonschema
@@ -40,7 +41,8 @@ from aieng.errors import EndpointUnreachable
 
 __all__ = [
     "SYSTEM_PROMPT", "OUTCOMES", "STOP_REASONS", "SPAN_ATTRIBUTES",
-    "ToolCall", "RunRecord", "Chooser", "Reviewer", "Agent", "ScriptedClient", "tool_names",
+    "ToolCall", "RunRecord", "Chooser", "Reviewer", "Agent", "ScriptedClient", "MCPTools", "stdio_server",
+    "tool_names",
 ]
 
 _tracer = trace.get_tracer(__name__)
@@ -372,3 +374,98 @@ class ScriptedClient:
             "model": request.get("model", "scripted"),
             "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}})
+
+
+class MCPTools:
+    """An MCP server's tools for the synchronous agent loop: `tools` (OpenAI format) and `call(name, arguments)`.
+
+        with agent.MCPTools(agent.stdio_server(store_path)) as remote:    # or MCPTools(mcp_server.build_server())
+            support = agent.Agent(client, model, tools=remote.tools, execute=remote.call)
+
+    The MCP client is async; it runs on its own event loop in a background thread (a notebook's
+    loop is busy running the notebook), and `call` waits for its answer. A tool result flagged
+    `is_error` raises `RuntimeError` with the server's message, which the agent hands to the model."""
+
+    def __init__(self, server: Any, *, timeout_s: float = 30.0):
+        self.server, self.timeout_s = server, timeout_s
+        self.tools: list[dict[str, Any]] = []
+        self.listed: Any = None
+
+    def __enter__(self) -> MCPTools:
+        import asyncio
+        import threading
+
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="mcp-client", daemon=True)
+        self._thread.start()
+        self._ready: concurrent.futures.Future = concurrent.futures.Future()
+        self._task = asyncio.run_coroutine_threadsafe(self._serve(), self._loop)
+        try:
+            self.listed = self._ready.result(timeout=self.timeout_s)
+        except BaseException:
+            self._stop()
+            if self._task.done() and self._task.exception() is not None:
+                raise RuntimeError(f"The MCP server did not start: {self._task.exception()}") from None
+            raise
+        self.tools = [{"type": "function", "function": {"name": tool.name, "description": tool.description or "",
+                                                        "parameters": tool.input_schema}}
+                      for tool in self.listed.tools]
+        return self
+
+    async def _serve(self) -> None:
+        import asyncio
+
+        import mcp
+
+        async with mcp.Client(self.server) as client:
+            self._queue: asyncio.Queue = asyncio.Queue()
+            listed = await client.list_tools()
+            self._ready.set_result(listed)
+            while (item := await self._queue.get()) is not None:
+                name, arguments, answer = item
+                try:
+                    answer.set_result(await client.call_tool(name, arguments))
+                except Exception as err:  # noqa: BLE001 - handed to the waiting caller
+                    answer.set_exception(err)
+
+    def call(self, name: str, arguments: dict[str, Any]) -> Any:
+        """The tool's result (its structured content, else its text parsed as JSON, else the text)."""
+        answer: concurrent.futures.Future = concurrent.futures.Future()
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, (name, arguments, answer))
+        result = answer.result(timeout=self.timeout_s)
+        text = " ".join(getattr(part, "text", "") for part in result.content)
+        if result.is_error:
+            raise RuntimeError(text)
+        if result.structured_content is not None:
+            return result.structured_content
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+
+    def _stop(self) -> None:
+        if hasattr(self, "_queue"):
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, None)
+            try:
+                self._task.result(timeout=self.timeout_s)
+            except Exception:  # noqa: BLE001 - closing: the server may already be gone
+                pass
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=self.timeout_s)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop()
+
+
+def stdio_server(store_path: str | Path) -> Any:
+    """How to start the course's MCP server as its own process: `python -m aieng.mcp --store PATH`.
+
+    The child gets a minimal environment (the stdio client's rule), so the store is passed explicitly."""
+    import sys
+
+    from mcp import StdioServerParameters
+
+    from aieng.files import ROOT
+
+    return StdioServerParameters(command=sys.executable, args=["-m", "aieng.mcp", "--store", str(store_path)],
+                                 cwd=str(ROOT), env={"HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"})

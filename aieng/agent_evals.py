@@ -33,7 +33,7 @@ from aieng import evals, guardrails, support_tools
 from aieng.agent import Agent, RunRecord
 from aieng.files import ROOT, read_jsonl
 
-__all__ = ["TASKS_PATH", "INJECTIONS_PATH", "FREE_TEXT", "load_tasks", "load_injections", "injection_text",
+__all__ = ["TASKS_PATH", "INJECTIONS_PATH", "FREE_TEXT", "load_tasks", "spread", "load_injections", "injection_text",
            "fresh_store", "executor", "simulated_customer", "build_agent", "RefuseAgent", "score_run", "evaluate", "injection_runs",
            "summary", "record_success"]
 
@@ -51,6 +51,19 @@ def load_tasks(split: str | None = None) -> list[dict[str, Any]]:
         raise ValueError(f"Unknown task split {split!r}; choose 'fit' or 'eval' (or None for all).")
     tasks = read_jsonl(TASKS_PATH)
     return [task for task in tasks if split is None or task["split"] == split]
+
+
+def spread(tasks: Sequence[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """`n` of `tasks`, taken in turn from each kind (lookup, action, multi-step), so a slice keeps the mix."""
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for task in tasks:
+        by_kind.setdefault(task.get("kind", ""), []).append(task)
+    picked: list[dict[str, Any]] = []
+    while len(picked) < min(n, len(tasks)):
+        for group in by_kind.values():
+            if group and len(picked) < n:
+                picked.append(group.pop(0))
+    return picked
 
 
 def load_injections() -> list[dict[str, Any]]:

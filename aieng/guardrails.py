@@ -36,7 +36,8 @@ MAX_REFUND_USD = 500.0  # above this a person decides: the agent may not refund 
 # Tools a customer-facing agent may call: every support tool except those reserved for staff.
 ALLOWED_TOOLS: tuple[str, ...] = tuple(name for name, spec in support_tools.TOOLS.items()
                                        if not getattr(spec, "staff_only", False))
-ID_PATTERN = re.compile(r"\b(?:C-\d{5}|ORD-\d{5}|INV-\d{6}|T-\d{5})\b")  # ids of customers, orders, invoices, tickets
+# ids of customers, orders, invoices, tickets, and email addresses: what names someone's account
+ID_PATTERN = re.compile(r"\b(?:C-\d{5}|ORD-\d{5}|INV-\d{6}|T-\d{5})\b|[^@\s()<>\[\],;:'\"]+@[^@\s()<>\[\],;:'\"]+\.[A-Za-z]{2,}")
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ class Guardrails:
 
 
 def redact_ids(text: str, customer_id: str | None, store: support_tools.SupportStore | None = None) -> str:
-    """`text` with every id that does not belong to `customer_id` replaced by "[redacted]"."""
+    """`text` with every id or email that does not belong to `customer_id` replaced by "[redacted]"."""
     return ID_PATTERN.sub(lambda m: m.group(0) if owner_of(m.group(0), store) == customer_id else "[redacted]", text)
 
 
