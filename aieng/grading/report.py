@@ -86,7 +86,8 @@ def to_markdown(report: Any) -> str:
                      f"**{report.run['predict_status']}** in {report.run['predict_s']} s"
                      + (f" — {report.run['predict_message']}" if report.run["predict_message"] else ""))
     if report.run.get("background_processes_killed"):
-        lines.append(f"- {report.run['background_processes_killed']} process(es) the notebook left running were stopped")
+        lines.append(f"- {report.run['background_processes_killed']} process(es) the notebook left running "
+                     "were stopped")
     if report.problems:
         lines += ["", "## Problems", ""] + [f"- {p}" for p in report.problems]
     lines += ["", "## Evidence per criterion", ""]

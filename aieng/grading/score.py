@@ -25,6 +25,8 @@ __all__ = ["Check", "Criterion", "Evidence", "read_submission", "score_all", "GA
 GAP_LIMIT = 0.20      # public-test accuracy minus hidden accuracy above this reads as tuned on the test split
 CI_TOLERANCE = 0.05   # a reported interval bound may differ this much from the grader's paired bootstrap
 ACC_TOLERANCE = 0.01  # reported accuracies must match what predictions.csv gives
+LATENCY_SLACK_MS = 20  # a batch figure and the grader's one-call figure may differ this much (a call's overhead)
+_AGREES = f"reported latency agrees with the grader's measure (within 3× or {LATENCY_SLACK_MS} ms)"
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,8 @@ def _eval_design(results: dict | None, predictions: pd.DataFrame | None, public_
                     + " a baseline_intent column")]
     lo, hi, diff = _num(test.get("ci_low")), _num(test.get("ci_high")), _num(test.get("mean_diff"))
     checks.append(Check("an interval on the difference", None not in (lo, hi, diff) and lo <= diff <= hi,
-                        f"mean_diff={test.get('mean_diff')!r}, interval=({test.get('ci_low')!r}, {test.get('ci_high')!r})"))
+                        f"mean_diff={test.get('mean_diff')!r}, "
+                        f"interval=({test.get('ci_low')!r}, {test.get('ci_high')!r})"))
     base_acc, base_scores = _public_accuracy(predictions, public_test, "baseline_intent")
     cand_acc, cand_scores = _public_accuracy(predictions, public_test, "intent")
     rep_base, rep_cand = _num(test.get("baseline_accuracy")), _num(test.get("candidate_accuracy"))
@@ -197,12 +200,12 @@ def _cost_latency(results: dict | None, hidden: pd.DataFrame | None) -> Criterio
                             measured <= task.MS_PER_TICKET_LIMIT and within,
                             f"the grader measured a median of {measured:.0f} ms per hidden ticket; "
                             f"{results.get('chat_calls_per_ticket')!r} chat calls reported"))
-        honest = ms is not None and measured / 3 <= ms <= measured * 3 + 50
-        checks.append(Check("reported latency agrees with the grader's measure (within 3×)", honest,
+        honest = ms is not None and (measured / 3 <= ms <= measured * 3 or abs(ms - measured) <= LATENCY_SLACK_MS)
+        checks.append(Check(_AGREES, honest,
                             f"reported {results.get('ms_per_ticket')!r} ms, measured {measured:.0f} ms"))
     else:
         checks.append(Check("within the limits", False, "no predictions on hidden tickets to time"))
-        checks.append(Check("reported latency agrees with the grader's measure (within 3×)", False,
+        checks.append(Check(_AGREES, False,
                             "no predictions on hidden tickets to time"))
     return Criterion("cost and latency", sum(c.passed for c in checks), 3, tuple(checks))
 
@@ -243,4 +246,20 @@ def score_all(ev: Evidence) -> tuple[list[Criterion], list[str]]:
     criteria = [_working_system(ev), _eval_design(results, predictions, ev.public_test),
                 _use_of_data(results, predictions, ev.public_test, ev.hidden),
                 _cost_latency(results, ev.hidden), _judgement(memo, results)]
+    unchanged = _unchanged(results, predictions)
+    if unchanged:  # nothing was built: there is no design, data use or cost of a change to credit
+        criteria = [c if c.name in ("working system", "judgement and communication") else
+                    Criterion(c.name, 0, c.max_points, (Check("a candidate that differs from the shipped router",
+                                                              False, unchanged), *c.checks)) for c in criteria]
     return criteria, problems
+
+
+def _unchanged(results: dict | None, predictions: pd.DataFrame | None) -> str:
+    """Why the submission is the shipped router unchanged ("" when it is not)."""
+    if isinstance(results, dict) and results.get("candidate_id") and results.get("candidate_id") == results.get(
+            "baseline_id"):
+        return f"candidate_id and baseline_id are both {results.get('candidate_id')!r}"
+    if (predictions is not None and {"intent", "baseline_intent"} <= set(predictions.columns) and len(predictions)
+            and (predictions["intent"] == predictions["baseline_intent"]).all()):
+        return "every test prediction equals the shipped router's"
+    return ""

@@ -50,18 +50,22 @@ def test_results_have_every_field(results: dict) -> None:
 def test_results_are_numbers_in_range(results: dict) -> None:
     for key in ("baseline_accuracy", "candidate_accuracy"):
         value = results["test"][key]
-        assert isinstance(value, (int, float)) and 0 <= value <= 1, f"test.{key} must be a share in [0, 1]; got {value!r}."
+        assert isinstance(value, (int, float)) and 0 <= value <= 1, \
+            f"test.{key} must be a share in [0, 1]; got {value!r}."
     ms = results["ms_per_ticket"]
-    assert isinstance(ms, (int, float)) and not math.isnan(ms) and ms >= 0, f"ms_per_ticket must be a number; got {ms!r}."
+    assert isinstance(ms, (int, float)) and not math.isnan(ms) and ms >= 0, \
+        f"ms_per_ticket must be a number of milliseconds; got {ms!r}."
 
 
 def test_memo_is_there_and_short(submission_dir: Path) -> None:
-    memo = (submission_dir / "MEMO.md").read_text(encoding="utf-8") if (submission_dir / "MEMO.md").is_file() else ""
+    path = submission_dir / "MEMO.md"
+    memo = path.read_text(encoding="utf-8") if path.is_file() else ""
     words = len(re.findall(r"\S+", memo))
     lo, hi = task.MEMO_WORDS
     assert lo <= words <= hi, f"MEMO.md has {words} words; write {lo} to {hi}."
 
 
 def test_pipeline_defines_triage(submission_dir: Path) -> None:
-    source = (submission_dir / "pipeline.py").read_text(encoding="utf-8") if (submission_dir / "pipeline.py").is_file() else ""
+    path = submission_dir / "pipeline.py"
+    source = path.read_text(encoding="utf-8") if path.is_file() else ""
     assert re.search(r"^def triage\(", source, re.M), "pipeline.py must define `def triage(text)` at top level."
