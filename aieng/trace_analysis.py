@@ -80,7 +80,7 @@ def load_spans(path: str | Path) -> pd.DataFrame:
     """The spans of a trace file, one row each, ordered by start. Columns: `SPAN_COLUMNS`.
 
     `duration_s` in seconds; tokens, `cost_usd` and `model` are set on model-call spans (0 / "" elsewhere);
-    `request_id` is the ticket or agent task id the span ran for; `attributes` holds every attribute."""
+    `request_id` is the ticket or agent task id of the span's trace; `attributes` holds every attribute."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No trace file at {path}. Call tracing.setup() and run a few tickets first.")
@@ -108,6 +108,8 @@ def load_spans(path: str | Path) -> pd.DataFrame:
             "attributes": attributes})
     spans = pd.DataFrame(rows, columns=[c for c in SPAN_COLUMNS if c != "duration_s"])
     spans["duration_s"] = (spans["end"] - spans["start"]) / 1e9
+    named = spans[spans["request_id"] != ""].groupby("trace_id")["request_id"].first()
+    spans["request_id"] = spans["request_id"].where(spans["request_id"] != "", spans["trace_id"].map(named)).fillna("")
     spans["start"] = pd.to_datetime(spans["start"], unit="ns", utc=True)
     spans["end"] = pd.to_datetime(spans["end"], unit="ns", utc=True)
     return spans[SPAN_COLUMNS].sort_values("start", ignore_index=True)

@@ -46,6 +46,7 @@ def test_spans_and_requests(tmp_path):
     spans = trace_analysis.load_spans(_write(tmp_path / "t.jsonl", TRACES))
     assert list(spans.columns) == trace_analysis.SPAN_COLUMNS and len(spans) == len(TRACES)
     assert spans.loc[spans["span_id"] == "3" * 16, "duration_s"].item() == pytest.approx(1.8)
+    assert spans.loc[spans["name"] == "tool.request_refund", "request_id"].item() == "AT-1"   # the trace's id
     assert list(trace_analysis.requests(spans).columns) == trace_analysis.REQUEST_COLUMNS
     runs = trace_analysis.requests(spans).set_index("request_id")
     assert runs.loc["AT-1", "n_model_calls"] == 2 and runs.loc["AT-1", "input_tokens"] == 900
