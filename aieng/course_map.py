@@ -42,9 +42,9 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter("03", "Ship a prototype", "03_prototype.ipynb", 40),
     Chapter("04", "Evals", "04_evals.ipynb", 75),
     Chapter("05", "Retrieval-augmented generation", "05_rag.ipynb", 75),
-    Chapter("06", "Agents and tools", "06_agents.ipynb", None),
-    Chapter("07", "Observability", "07_observability.ipynb", None),
-    Chapter("08", "Fine-tuning", "08_fine_tuning.ipynb", None),
+    Chapter("06", "Agents and tools", "06_agents.ipynb", 90),
+    Chapter("07", "Observability", "07_observability.ipynb", 60),
+    Chapter("08", "Fine-tuning", "08_fine_tuning.ipynb", 30),
     Chapter("09", "The two workflows compared (capstone)", "09_capstone.ipynb", 60),
 )
 

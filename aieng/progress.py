@@ -29,7 +29,7 @@ PASSED, ATTEMPTED, UNTOUCHED = "passed", "attempted", "untouched"
 _MARK = {PASSED: "✓", ATTEMPTED: "✗", UNTOUCHED: "○"}
 _VERDICT = re.compile(r"^([✓…✗]) Exercise (\d+\.\d+)", re.MULTILINE)  # as aieng.checks._result.Result displays
 _STATUS_OF_MARK = {"✓": PASSED, "✗": ATTEMPTED, "…": UNTOUCHED}
-_EXERCISE_HEADING = re.compile(r"^#+ .*?Exercise (\d+\.\d+)", re.MULTILINE)
+_EXERCISE_HEADING = re.compile(r"^(?:#+ .*?|\*\*)Exercise (\d+\.\d+)", re.MULTILINE)  # a heading or a bold lead
 _CHAPTER_FILE = re.compile(r"^(\d\d)_[\w-]+\.ipynb$")  # 05_rag.ipynb, not 05_rag.new-1a2b3c4d.ipynb
 
 
