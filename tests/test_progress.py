@@ -123,3 +123,15 @@ def test_the_command_reads_the_workspace_and_executes_nothing(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "1/1 passed" in result.stdout and "Not in your workspace yet:" in result.stdout
     assert (tmp_path / "05_rag.ipynb").read_bytes() == before
+
+
+def test_an_exercise_named_in_a_bold_lead_is_found_but_a_mention_in_prose_is_not(tmp_path):
+    path = _write(tmp_path, "08_fine_tuning.ipynb", [
+        nbformat.v4.new_markdown_cell("**Exercise 8.1.** Write `sft_example(text, queue)`."),
+        _check_cell("checks.sft_example(sft_example)"),
+        nbformat.v4.new_markdown_cell("The packaged copy of Exercise 8.1 is used below, and Exercise 8.9 later."),
+        _check_cell("checks.drop_near_duplicates(drop_near_duplicates)"),
+    ])
+    # A mention in prose ("Exercise 8.9 later") names no exercise: both checks stay with 8.1, the last lead above.
+    chapter = progress.read_chapter(path)
+    assert _statuses(chapter) == {"8.1": "untouched"} and len(chapter.exercises[0].checks) == 2
