@@ -1,25 +1,29 @@
 """Find dependency drift before a learner does: the newest releases, in a scratch venv, against our tests.
 
 `make check-updates` runs `python -m aieng.check_updates`, which
-  1. makes a fresh venv in `.aieng/check-updates/venv` (git-ignored; never the course's `.venv`),
+  1. makes a fresh venv in `.aieng/check-updates/venv` (git-ignored; never the course's `.venv`), and a copy
+     of the last commit beside it (`git archive HEAD`), so edits made while it runs cannot change its verdict,
   2. installs every direct dependency of requirements.txt unpinned, so pip picks the newest releases
      that fit together, except the HELD ones (torch: the CPU build; llama-cpp-python: a 4-minute compile),
   3. runs the unit tests (`-m "not model and not slow"`) and chapter 00 under nbval there, with its own
      server state folder, so chapter 00 talks to a server running the new packages,
-  4. for each failing test, puts one changed package at a time back to its pin (`--no-deps`) and reruns
-     the failing tests: a test that passes again names the package that broke it,
+  4. reruns the failing tests once as they are (a test that passes now is flaky, not broken), then puts one
+     changed package at a time back to its pin (`--no-deps`) and reruns them: a test that passes again
+     names the package that broke it,
   5. reports the versions that differ from the pins, the failing tests and what broke each.
 Exit status 0 when everything passed, 1 when something broke, 2 when the venv could not be built.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
@@ -142,12 +146,13 @@ def rerun_targets(failures: list[Failure]) -> list[str]:
 
 
 def format_report(changes: list[Change], failures: list[Failure], fixed_by: dict[str, list[str]],
-                  minutes: float) -> str:
+                  minutes: float, *, flaky: frozenset[str] = frozenset(), source: str = "the working tree") -> str:
     """The report as Markdown: versions that differ from the pins, then each failing test and what broke it.
 
-    `fixed_by` maps a failing test to the packages whose pin, put back alone, made it pass again."""
+    `fixed_by` maps a failing test to the packages whose pin, put back alone, made it pass again; `flaky`
+    holds the failing tests that passed when rerun unchanged; `source` names what was tested."""
     lines = [f"# Newest releases against the course's tests ({minutes:.0f} min)", "",
-             f"Held at their pins: {', '.join(sorted(HELD))}.", ""]
+             f"Tested: {source}. Held at their pins: {', '.join(sorted(HELD))}.", ""]
     if changes:
         lines += ["| package | pinned | newest that installed |", "|---|---|---|"]
         lines += [f"| {c.name} | {c.pinned} | {c.installed} |" for c in changes]
@@ -160,6 +165,9 @@ def format_report(changes: list[Change], failures: list[Failure], fixed_by: dict
     lines.append(f"{len(failures)} failing:")
     for failure in failures:
         names = fixed_by.get(failure.test, [])
+        if failure.test in flaky:
+            lines.append(f"- `{failure.test}`: flaky, it passed when rerun unchanged.")
+            continue
         blame = (f"broken by {', '.join(names)}: passes with {'that pin' if len(names) == 1 else 'any of those pins'} "
                  "put back" if names else "still fails with each changed package put back alone: a combination "
                  "of them, or not a version change (read its log)")
@@ -172,7 +180,27 @@ def _run(command: list[str], log: Path, env: dict[str, str]) -> int:
     with open(log, "a", encoding="utf-8") as out:  # appended: the log keeps every step of the run
         out.write(f"\n$ {' '.join(command)}\n")
         out.flush()
-        return subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT).returncode
+        return subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env,
+                              cwd=env["PYTHONPATH"]).returncode  # the course folder under test
+
+
+def _snapshot() -> tuple[Path, str]:
+    """(folder, what it holds): a copy of the last commit in the scratch folder, or the course folder itself
+    when it is not a git checkout (a downloaded archive)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        archive = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=ROOT, capture_output=True,
+                                 check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return ROOT, "the working tree"
+    tree = SCRATCH / "tree"
+    with tarfile.open(fileobj=io.BytesIO(archive)) as files:
+        if hasattr(tarfile, "data_filter"):  # Python 3.10.12+/3.11.4+: refuse paths that leave the folder
+            files.extractall(tree, filter="data")
+        else:
+            files.extractall(tree)
+    return tree, f"commit {commit} (uncommitted edits left out)"
 
 
 def _pytest(python: Path, arguments: list[str], name: str, env: dict[str, str]) -> list[Failure] | None:
@@ -180,10 +208,19 @@ def _pytest(python: Path, arguments: list[str], name: str, env: dict[str, str]) 
     report_xml = SCRATCH / f"{name}.xml"
     report_xml.unlink(missing_ok=True)
     _run([str(python), "-m", "pytest", *arguments, "-q", f"--junitxml={report_xml}"], SCRATCH / f"{name}.log", env)
-    return read_failures(report_xml) if report_xml.exists() else None
+    return read_failures(report_xml, root=Path(env["PYTHONPATH"])) if report_xml.exists() else None
 
 
-def _blame(python: Path, changes: list[Change], failures: list[Failure], env: dict[str, str]) -> dict[str, list[str]]:
+def _flaky(python: Path, failures: list[Failure], env: dict[str, str]) -> frozenset[str]:
+    """The failing tests that pass when rerun with nothing changed: no package can be blamed for those."""
+    rerun = _pytest(python, [*rerun_targets(failures), "-m", "not model and not slow"], "rerun", env)
+    if rerun is None:
+        return frozenset()
+    return frozenset({f.test for f in failures} - {f.test for f in rerun})
+
+
+def _blame(python: Path, changes: list[Change], failures: list[Failure],
+           env: dict[str, str]) -> dict[str, list[str]]:
     """Failing test -> the changed packages whose pin, put back alone (--no-deps), makes it pass again."""
     failing = {f.test for f in failures}
     targets = rerun_targets(failures)
@@ -217,8 +254,9 @@ def main() -> int:
     SCRATCH.mkdir(parents=True)
     venv, python = SCRATCH / "venv", SCRATCH / "venv" / "bin" / "python"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    tree, source = _snapshot()
     env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-           "PYTHONPATH": str(ROOT),  # the course's package from this folder, without installing it there
+           "PYTHONPATH": str(tree),  # the course's package from the copy under test, without installing it
            "AIENG_HOME": str(SCRATCH / "home"),  # its own server, running the new packages
            "AIENG_CHECKS_STRICT": "1"}
     env.pop("VIRTUAL_ENV", None)
@@ -236,7 +274,7 @@ def main() -> int:
     installed = json.loads(subprocess.run([str(python), "-c", _INVENTORY], capture_output=True, text=True,
                                           check=True, env=env).stdout)
     changes = version_changes(requirements, installed)
-    failures, fixed_by = [], {}
+    failures, fixed_by, flaky = [], {}, frozenset()
     try:
         print("Running the unit tests, then chapter 00 ...", flush=True)
         for name, arguments in (("unit", ["tests", "-m", "not model and not slow"]),
@@ -244,12 +282,16 @@ def main() -> int:
             found = _pytest(python, arguments, name, env)
             failures += found if found is not None else [Failure(name, f"pytest wrote no report: read "
                                                                        f"{shown(SCRATCH / (name + '.log'))}.")]
-        if failures and changes:
-            print(f"{len(failures)} failing; putting each changed package back to its pin in turn ...", flush=True)
-            fixed_by = _blame(python, changes, failures, env)
+        if failures:
+            print(f"{len(failures)} failing; rerunning them unchanged ...", flush=True)
+            flaky = _flaky(python, failures, env)
+        if steady := [f for f in failures if f.test not in flaky and changes]:
+            print("Putting each changed package back to its pin in turn ...", flush=True)
+            fixed_by = _blame(python, changes, steady, env)
     finally:  # leave no server behind: it holds both cores' worth of threads
         subprocess.run([str(python), "-m", "aieng", "stop"], env=env, capture_output=True)
-    text = format_report(changes, failures, fixed_by, (time.perf_counter() - started) / 60)
+    text = format_report(changes, failures, fixed_by, (time.perf_counter() - started) / 60, flaky=flaky,
+                         source=source)
     write_atomic(SCRATCH / "report.md", text)
     print(text + f"\n(saved in {shown(SCRATCH / 'report.md')}; logs beside it)")
     return 1 if failures else 0

@@ -108,3 +108,23 @@ def test_the_report_names_versions_failures_and_what_broke_them():
     assert "- `tests/test_ch07.py::test_missing_file`: still fails with each changed package put back alone" in text
     clean = check_updates.format_report([], [], {}, minutes=5)
     assert "Everything passed" in clean and "already at its newest release" in clean
+
+
+def test_the_copy_under_test_is_the_last_commit(tmp_path, monkeypatch):
+    import subprocess
+
+    monkeypatch.setattr(check_updates, "SCRATCH", tmp_path)
+    tree, source = check_updates._snapshot()
+    committed = subprocess.run(["git", "show", "HEAD:requirements.txt"], cwd=check_updates.ROOT, capture_output=True,
+                               text=True, check=True).stdout
+    assert tree == tmp_path / "tree" and source.startswith("commit ")
+    assert (tree / "requirements.txt").read_text(encoding="utf-8") == committed
+    assert (tree / "aieng" / "check_updates.py").is_file() and not (tree / ".venv").exists()
+
+
+def test_a_flaky_failure_is_reported_as_such_and_not_blamed():
+    failure = Failure("tests/test_x.py::test_timing", "assert 2.1 < 2.0")
+    text = check_updates.format_report([Change("numpy", "2.2.6", "2.4.6")], [failure], {}, minutes=4,
+                                       flaky=frozenset({failure.test}), source="commit abc1234")
+    assert "- `tests/test_x.py::test_timing`: flaky, it passed when rerun unchanged." in text
+    assert "Tested: commit abc1234." in text and "broken by" not in text
