@@ -8,8 +8,8 @@
   3. runs the unit tests (`-m "not model and not slow"`) and chapter 00 under nbval there, with its own
      server state folder, so chapter 00 talks to a server running the new packages,
   4. reruns the failing tests once as they are (a test that passes now is flaky, not broken), then puts one
-     changed package at a time back to its pin (`--no-deps`) and reruns them: a test that passes again
-     names the package that broke it,
+     changed package at a time back to its pin and reruns them: a test that passes again names the
+     package that broke it,
   5. reports the versions that differ from the pins, the failing tests and what broke each.
 Exit status 0 when everything passed, 1 when something broke, 2 when the venv could not be built.
 """
@@ -146,11 +146,13 @@ def rerun_targets(failures: list[Failure]) -> list[str]:
 
 
 def format_report(changes: list[Change], failures: list[Failure], fixed_by: dict[str, list[str]],
-                  minutes: float, *, flaky: frozenset[str] = frozenset(), source: str = "the working tree") -> str:
+                  minutes: float, *, flaky: frozenset[str] = frozenset(), untried: dict[str, str] | None = None,
+                  source: str = "the working tree") -> str:
     """The report as Markdown: versions that differ from the pins, then each failing test and what broke it.
 
     `fixed_by` maps a failing test to the packages whose pin, put back alone, made it pass again; `flaky`
-    holds the failing tests that passed when rerun unchanged; `source` names what was tested."""
+    holds the failing tests that passed when rerun unchanged; `untried` the packages whose pin could not be
+    tried, and why; `source` names what was tested."""
     lines = [f"# Newest releases against the course's tests ({minutes:.0f} min)", "",
              f"Tested: {source}. Held at their pins: {', '.join(sorted(HELD))}.", ""]
     if changes:
@@ -170,9 +172,12 @@ def format_report(changes: list[Change], failures: list[Failure], fixed_by: dict
             continue
         blame = (f"broken by {', '.join(names)}: passes with {'that pin' if len(names) == 1 else 'any of those pins'} "
                  "put back" if names else "still fails with each changed package put back alone: a combination "
-                 "of them, or not a version change (read its log)")
+                 "of them, a pin that could not be tried, or not a version change (read its log)")
         first = next((line for line in failure.text.splitlines() if line.strip()), "")
         lines.append(f"- `{failure.test}`: {blame}. {first[:200]}")
+    if untried:
+        lines += ["", "Pins that could not be tried one at a time, so they are not cleared of the failures above:"]
+        lines += [f"- {name}: {why}" for name, why in untried.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -220,28 +225,36 @@ def _flaky(python: Path, failures: list[Failure], env: dict[str, str]) -> frozen
 
 
 def _blame(python: Path, changes: list[Change], failures: list[Failure],
-           env: dict[str, str]) -> dict[str, list[str]]:
-    """Failing test -> the changed packages whose pin, put back alone (--no-deps), makes it pass again."""
+           env: dict[str, str]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """(failing test -> the changed packages whose pin, put back alone, makes it pass again; package -> why its pin
+    could not be tried).
+
+    Each trial installs one package at its pin and every other changed package at its newest release, in one pip
+    call with dependencies (an old release may need one the new dropped), then restores the newest set."""
     failing = {f.test for f in failures}
     targets = rerun_targets(failures)
+    pip = [str(python), "-m", "pip", "install", "-q"]
+    newest = [f"{c.name}=={c.installed}" for c in changes]
     fixed_by: dict[str, list[str]] = {}
+    untried: dict[str, str] = {}
     for change in changes:
         if change.installed == "not installed":
             continue
         print(f"  {change.name} back to {change.pinned} ...", flush=True)
-        pip = [str(python), "-m", "pip", "install", "--no-deps", "-q"]
-        if _run([*pip, f"{change.name}=={change.pinned}"], SCRATCH / "blame.log", env):
-            continue  # the old release does not install here (no wheel for this Python): say nothing about it
+        trial = [f"{c.name}=={c.pinned if c is change else c.installed}" for c in changes]
         try:
+            if _run([*pip, *trial], SCRATCH / "blame.log", env):
+                untried[change.name] = "its pin does not install beside the others' newest releases"
+                continue
             rerun = _pytest(python, [*targets, "-m", "not model and not slow"], "blame", env)
         finally:
-            _run([*pip, f"{change.name}=={change.installed}"], SCRATCH / "blame.log", env)
+            _run([*pip, *newest], SCRATCH / "blame.log", env)
         if rerun is None:
-            continue  # pytest crashed with this pin: that clears no test
-        still = {f.test for f in rerun}
-        for test in failing - still:
+            untried[change.name] = f"pytest did not start with its pin ({shown(SCRATCH / 'blame.log')})"
+            continue
+        for test in failing - {f.test for f in rerun}:
             fixed_by.setdefault(test, []).append(change.name)
-    return fixed_by
+    return fixed_by, untried
 
 
 def main() -> int:
@@ -274,7 +287,7 @@ def main() -> int:
     installed = json.loads(subprocess.run([str(python), "-c", _INVENTORY], capture_output=True, text=True,
                                           check=True, env=env).stdout)
     changes = version_changes(requirements, installed)
-    failures, fixed_by, flaky = [], {}, frozenset()
+    failures, fixed_by, untried, flaky = [], {}, {}, frozenset()
     try:
         print("Running the unit tests, then chapter 00 ...", flush=True)
         for name, arguments in (("unit", ["tests", "-m", "not model and not slow"]),
@@ -287,11 +300,11 @@ def main() -> int:
             flaky = _flaky(python, failures, env)
         if steady := [f for f in failures if f.test not in flaky and changes]:
             print("Putting each changed package back to its pin in turn ...", flush=True)
-            fixed_by = _blame(python, changes, steady, env)
+            fixed_by, untried = _blame(python, changes, steady, env)
     finally:  # leave no server behind: it holds both cores' worth of threads
         subprocess.run([str(python), "-m", "aieng", "stop"], env=env, capture_output=True)
     text = format_report(changes, failures, fixed_by, (time.perf_counter() - started) / 60, flaky=flaky,
-                         source=source)
+                         untried=untried, source=source)
     write_atomic(SCRATCH / "report.md", text)
     print(text + f"\n(saved in {shown(SCRATCH / 'report.md')}; logs beside it)")
     return 1 if failures else 0
