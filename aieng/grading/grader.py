@@ -147,7 +147,8 @@ def _leaks(hidden: HiddenTests, files: dict[str, bytes], outputs: list[dict[str,
     found = []
     for ticket in hidden.tickets.to_dict("records"):
         opening = str(ticket["body"]).strip()[:60]
-        if str(ticket["id"]) in haystack or (len(opening) >= 30 and opening in haystack):
+        ticket_id = str(ticket["id"])
+        if (len(ticket_id) >= 5 and ticket_id in haystack) or (len(opening) >= 30 and opening in haystack):
             found.append(f"hidden ticket {ticket['id']} appears in the notebook's outputs or files")
     return found
 

@@ -213,8 +213,7 @@ def _cost_latency(results: dict | None, hidden: pd.DataFrame | None) -> Criterio
 def _figures(results: dict | None) -> list[float]:
     test = results.get("test", {}) if isinstance(results, dict) else {}
     test = test if isinstance(test, dict) else {}
-    return [v for v in (_num(test.get(k)) for k in ("mean_diff", "ci_low", "ci_high",
-                                                    "candidate_accuracy")) if v is not None]
+    return [v for v in (_num(test.get(k)) for k in ("mean_diff", "ci_low", "ci_high")) if v is not None]
 
 
 def _quotes(memo: str, value: float) -> bool:
