@@ -100,6 +100,7 @@ def test_spans_reach_an_otlp_http_collector_live_and_from_the_file(tmp_path):
         assert project["openinference.project.name"] == tracing.PROJECT
     finally:
         server.shutdown()
+        server.server_close()
         tracing.setup(tmp_path / "c.jsonl")
     with pytest.raises(ConnectionError, match="make phoenix"):
         tracing.send_file(traces.path, endpoint)           # nobody listens any more
