@@ -193,6 +193,10 @@ def _snapshot() -> tuple[Path, str]:
     """(folder, what it holds): a copy of the last commit in the scratch folder, or the course folder itself
     when it is not a git checkout (a downloaded archive)."""
     try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        if Path(top).resolve() != ROOT.resolve():  # a copy lying inside another checkout (as this one's is)
+            return ROOT, "the working tree"
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                                 check=True).stdout.strip()
         archive = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=ROOT, capture_output=True,
