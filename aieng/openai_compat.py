@@ -254,13 +254,56 @@ def grammar_for(schema: Any, *, param: str) -> str:
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     try:
-        return json_schema_to_gbnf(json.dumps(schema))
+        return json_schema_to_gbnf(json.dumps(_patterns_spelled_out(schema, param=param)))
     except Exception as err:  # noqa: BLE001 - the converter raises AssertionError, ValueError, KeyError, ...
         detail = str(err).strip() or type(err).__name__
         raise APIError(400, f"'{param}' cannot be turned into a decoding grammar ({detail[:200]}), so the reply "
                             "could not be held to it. Simplify that part of the schema (a pattern must start "
                             "with ^ and end with $; $ref must point inside the schema).",
                        param=param, code="unsupported_schema") from None
+
+
+# llama-cpp-python's converter copies `\d`, `\w` and `\s` into the grammar as literal text (`^ORD-\d{5}$` becomes
+# "ORD-\dORD-\d..."), which llama.cpp then fails to parse mid-request. Spelled out as classes they convert cleanly;
+# replies are still validated against the schema the client sent.
+_CLASS_ESCAPES = {"d": "0-9", "w": "a-zA-Z0-9_", "s": " \\t\\n\\r"}
+
+
+def _spelled_out(pattern: str, *, param: str) -> str:
+    """`pattern` with \\d, \\w and \\s written as character classes; negated ones (\\D, \\W, \\S) refused."""
+    out, in_class, i = [], False, 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            escaped = pattern[i + 1]
+            if escaped in _CLASS_ESCAPES:
+                body = _CLASS_ESCAPES[escaped]
+                out.append(body if in_class else f"[{body}]")
+            elif escaped in "DWS":
+                raise APIError(400, f"'{param}' has a pattern with \\{escaped}, which the decoding grammar cannot "
+                                    f"express: write the class out (for example [^0-9] for \\D).",
+                               param=param, code="unsupported_schema")
+            else:
+                out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+        elif char == "]" and in_class:
+            in_class = False
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def _patterns_spelled_out(node: Any, *, param: str) -> Any:
+    """A copy of the schema with every `pattern` spelled out for the grammar converter."""
+    if isinstance(node, dict):
+        return {key: _spelled_out(value, param=param) if key == "pattern" and isinstance(value, str)
+                else _patterns_spelled_out(value, param=param) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_patterns_spelled_out(value, param=param) for value in node]
+    return node
 
 
 def schema_problem(text: str, schema: dict[str, Any]) -> str | None:

@@ -131,3 +131,24 @@ def test_tool_call_has_openai_shape_and_strict_arguments():
     call = compat.tool_call("lookup_order", '{"order_id": "ORD-1\n"}')
     assert call["type"] == "function" and call["id"].startswith("call_")
     assert json.loads(call["function"]["arguments"]) == {"order_id": "ORD-1\n"}
+
+
+def _id_schema(pattern):
+    return {"type": "object", "properties": {"id": {"type": "string", "pattern": pattern}}, "required": ["id"],
+            "additionalProperties": False}
+
+
+@pytest.mark.parametrize("shorthand, spelled", [(r"^ORD-\d{5}$", r"^ORD-[0-9]{5}$"), (r"^[\d-]{3}$", r"^[0-9-]{3}$"),
+                                                (r"^\w+$", r"^[a-zA-Z0-9_]+$")])
+def test_class_shorthands_in_a_pattern_give_the_grammar_of_the_class_written_out(shorthand, spelled):
+    """llama-cpp-python's converter copies \\d into the grammar as text ("ORD-\\dORD-\\d..."), which llama.cpp
+    cannot parse mid-request; the serving layer spells the class out first."""
+    grammar = compat.grammar_for(_id_schema(shorthand), param="response_format")
+    assert "\\d" not in grammar and "\\w" not in grammar
+    assert grammar == compat.grammar_for(_id_schema(spelled), param="response_format")
+
+
+def test_a_negated_class_shorthand_is_refused_with_what_to_write():
+    with pytest.raises(compat.APIError, match=r"\[\^0-9\]") as caught:
+        compat.grammar_for(_id_schema(r"^\D+$"), param="response_format")
+    assert caught.value.status == 400
