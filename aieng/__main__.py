@@ -47,7 +47,7 @@ def _serve(args: argparse.Namespace) -> int:
             model_path=model_file, model_name=local_server.served_name(model_file),
             n_threads=args.threads or (os.cpu_count() or 2), api_key=api_key if classroom else None,
             allowed_hosts=serving.allowed_hosts(args.host, args.allow_host), deadline_s=args.deadline,
-            code_hash=local_server.code_hash())
+            code_hash=local_server.code_hash(), models_dir=local_server.models_dir())
         app = serving.create_app(settings)  # loads the model
         local_server.write_state(sock.getsockname()[1], local_server.state_dir() / "server.log", host=args.host,
                                  model_file=model_file, code=settings.code_hash, api_key=settings.api_key,

@@ -1,7 +1,9 @@
 """The bundled OpenAI-compatible server: llama-cpp-python's `Llama` behind a small FastAPI app.
 
 Run it with `python -m aieng serve` (foreground) or let `aieng.backend.connect()` start it
-detached. It serves `/health`, `/v1/models` and `/v1/chat/completions` (plain, streaming, JSON
+detached. Besides its model it serves every GGUF file in `models_dir` (where chapter 08 installs a
+fine-tuned model) under that file's name; a request names the one it wants in `model`, and any
+other name gets the main model. It serves `/health`, `/v1/models` and `/v1/chat/completions` (plain, streaming, JSON
 mode, `json_schema`, tools) and covers what llama-cpp-python's own server lacks, with the rules in
 `aieng.openai_compat`. One model, one request at a time: llama.cpp keeps the KV cache of the
 previous request and reuses the longest common prompt prefix, so fixed text first is fast.
@@ -43,7 +45,8 @@ from aieng.openai_compat import APIError
 __all__ = ["ServerSettings", "create_app", "run", "bind_socket", "is_loopback", "allowed_hosts"]
 
 DEFAULT_MAX_TOKENS = 1024  # when a request names none: a reply, not a runaway loop
-SELECTION_MAX_TOKENS = 32  # {"tool": "<name>"} is a handful of tokens
+SELECTION_MAX_TOKENS = 32
+EXTRA_N_CTX = 2048  # context of a model served beside the main one (its KV cache is memory)  # {"tool": "<name>"} is a handful of tokens
 DEADLINE_S = 120.0  # a request's whole time, its wait for the model included
 MAX_QUEUE = 32  # requests waiting beyond this get a 503 (each waits in a worker thread)
 MAX_BODY_BYTES = 4_000_000
@@ -67,6 +70,7 @@ class ServerSettings:
     deadline_s: float = DEADLINE_S
     max_queue: int = MAX_QUEUE
     code_hash: str = ""
+    models_dir: Path | None = None  # more GGUF files to serve, each under its file name, loaded at first use
 
 
 def is_loopback(host: str) -> bool:
@@ -144,12 +148,16 @@ def _chat_formatter(llama: Any) -> Callable[..., Any]:
 
 
 class _Model:
-    """One loaded `Llama`: one request at a time, in arrival order, each within its deadline."""
+    """One loaded `Llama`: one request at a time, in arrival order, each within its deadline.
 
-    def __init__(self, settings: ServerSettings):
+    A model loaded beside the main one (`queue_of`) waits in the main model's line: one request
+    at a time uses the cores, whichever model it names."""
+
+    def __init__(self, settings: ServerSettings, *, queue_of: _Model | None = None):
         from llama_cpp import Llama
 
         self.settings = settings
+        self._queue_of = queue_of
         self.llama = Llama(
             model_path=str(settings.model_path),
             n_ctx=settings.n_ctx,
@@ -173,6 +181,10 @@ class _Model:
     def turn(self, job: _Job) -> Iterator[None]:
         """Hold the model for `job` once the requests before it are done; give up when its client
         goes or its deadline passes."""
+        if self._queue_of is not None:
+            with self._queue_of.turn(job):
+                yield
+            return
         with self._changed:
             if len(self._line) >= self.settings.max_queue:
                 raise APIError(503, f"The server is busy: {len(self._line)} requests are waiting. Retry in a moment.",
@@ -493,9 +505,50 @@ def _refusal(request: Request, settings: ServerSettings, *, needs_json: bool = F
     return None
 
 
+class _Extras:
+    """The GGUF files of `settings.models_dir`, served beside the main model under their file names.
+
+    Listed afresh at each request, so a model installed while the server runs is served at once;
+    each is loaded at its first request (a smaller context than the main model) and kept."""
+
+    def __init__(self, settings: ServerSettings, main: _Model):
+        self.settings, self.main = settings, main
+        self._loaded: dict[str, tuple[float, _Model]] = {}
+        self._lock = threading.Lock()
+
+    def files(self) -> dict[str, Path]:
+        folder = self.settings.models_dir
+        if folder is None or not folder.is_dir():
+            return {}
+        found = {path.name[:-5]: path for path in sorted(folder.glob("*.gguf")) if path.is_file()}
+        found.pop(self.settings.model_name, None)  # the main model keeps its name
+        return found
+
+    def get(self, name: Any) -> _Model:
+        """The model a request names: an installed one (loaded now if needed), else the main model."""
+        path = self.files().get(name) if isinstance(name, str) else None
+        if path is None:
+            return self.main
+        with self._lock:
+            mtime = path.stat().st_mtime
+            cached = self._loaded.get(name)
+            if cached is None or cached[0] != mtime:  # a file replaced under the same name is reloaded
+                extra = ServerSettings(**{**self.settings.__dict__, "model_path": path, "model_name": name,
+                                          "n_ctx": min(self.settings.n_ctx, EXTRA_N_CTX), "models_dir": None})
+                try:
+                    cached = (mtime, _Model(extra, queue_of=self.main))
+                except Exception as err:  # noqa: BLE001 - a broken file: say which, in OpenAI's shape
+                    raise APIError(400, f"The installed model {name!r} ({path}) could not be loaded ({err}). "
+                                        "Reinstall it, or delete the file.", param="model") from None
+                self._loaded[name] = cached
+            return cached[1]
+
+
 def create_app(settings: ServerSettings) -> FastAPI:
-    """The FastAPI app serving `settings.model_path` under the name `settings.model_name` (loads the model)."""
+    """The FastAPI app serving `settings.model_path` under the name `settings.model_name` (loads the model),
+    and the GGUF files of `settings.models_dir` under theirs."""
     model = _Model(settings)
+    extras = _Extras(settings, model)
     app = FastAPI(title="aieng local model server", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.exception_handler(StarletteHTTPException)
@@ -517,7 +570,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     async def models(request: Request) -> Any:
         if refusal := _refusal(request, settings):
             return refusal
-        return {"object": "list", "data": [{"id": settings.model_name, "object": "model", "created": 0, "owned_by": "local"}]}
+        names = [settings.model_name, *extras.files()]
+        return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "local"}
+                                           for name in names]}
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Any:
@@ -530,14 +585,15 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 raise APIError(400, "The request body is not valid JSON.") from None
             plan = _plan(compat.parse_request(body))
             job = _Job(limit_s=settings.deadline_s)
+            chosen = model if not extras.files() else await run_in_threadpool(extras.get, body.get("model"))
             base = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion.chunk",
-                    "created": int(time.time()), "model": settings.model_name}
+                    "created": int(time.time()), "model": chosen.settings.model_name}
             if plan.stream and plan.is_plain:
-                return await _stream_text(request, model, job, plan, base)
+                return await _stream_text(request, chosen, job, plan, base)
 
             def answer() -> dict[str, Any]:
-                with model.turn(job):
-                    return _answer(model, job, plan)
+                with chosen.turn(job):
+                    return _answer(chosen, job, plan)
 
             result = await _unless_gone(request, job, run_in_threadpool(answer))
             if plan.stream:
