@@ -45,8 +45,8 @@ from aieng.openai_compat import APIError
 __all__ = ["ServerSettings", "create_app", "run", "bind_socket", "is_loopback", "allowed_hosts"]
 
 DEFAULT_MAX_TOKENS = 1024  # when a request names none: a reply, not a runaway loop
-SELECTION_MAX_TOKENS = 32
-EXTRA_N_CTX = 2048  # context of a model served beside the main one (its KV cache is memory)  # {"tool": "<name>"} is a handful of tokens
+SELECTION_MAX_TOKENS = 32  # {"tool": "<name>"} is a handful of tokens
+EXTRA_N_CTX = 2048  # context of a model served beside the main one (its KV cache is memory)
 DEADLINE_S = 120.0  # a request's whole time, its wait for the model included
 MAX_QUEUE = 32  # requests waiting beyond this get a 503 (each waits in a worker thread)
 MAX_BODY_BYTES = 4_000_000
