@@ -140,13 +140,14 @@ class Reviewer(Protocol):
 
 
 def _decodable_pattern(pattern: str) -> str:
-    pattern = pattern.replace("\\d", "[0-9]").replace("\\s", " ")
+    pattern = pattern.replace("\\d", "[0-9]").replace("\\s", " ").replace("\\.", "[.]")
     return re.sub(r"(\[[^\]]*\])\{1,\d+\}", r"\1+", pattern)  # [..]{1,120} nests 120 optional rules: + is one
 
 
 def decodable_tools(tools: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """`tools` with each `pattern` rewritten to what grammar-constrained decoding handles (llama.cpp's converter
-    mangles `\\d` and nests a rule per repetition of `{1,N}`): `\\d` -> `[0-9]`, `\\s` -> a space, `[..]{1,N}` -> `[..]+`.
+    mangles `\\d`, rejects `\\.` and nests a rule per repetition of `{1,N}`): `\\d` -> `[0-9]`, `\\s` -> a space,
+    `\\.` -> `[.]`, `[..]{1,N}` -> `[..]+`.
 
     Only what the model is shown changes; arguments are still checked against the original schemas."""
     def rewrite(node: Any) -> Any:
@@ -437,10 +438,15 @@ class MCPTools:
 
     async def _serve(self) -> None:
         import asyncio
+        import sys
 
         import mcp
+        from mcp.client.stdio import StdioServerParameters, stdio_client
 
-        async with mcp.Client(self.server) as client:
+        server = self.server
+        if isinstance(server, StdioServerParameters):  # the child's stderr: a real file (a notebook's has no fd)
+            server = stdio_client(server, errlog=sys.__stderr__)
+        async with mcp.Client(server) as client:
             self._queue: asyncio.Queue = asyncio.Queue()
             listed = await client.list_tools()
             self._ready.set_result(listed)
@@ -499,6 +505,13 @@ def sdk_mcp_server(params: Any, **options: Any) -> Any:
     from agents.mcp import MCPServerStdio
 
     class _Decodable(MCPServerStdio):
+        def create_streams(self) -> Any:  # the child's stderr: a real file (a notebook's has no fd)
+            import sys
+
+            from mcp.client.stdio import stdio_client
+
+            return stdio_client(self.params, errlog=sys.__stderr__)
+
         async def list_tools(self, *args: Any, **kwargs: Any) -> Any:
             listed = await super().list_tools(*args, **kwargs)
             for tool in listed:
