@@ -254,7 +254,11 @@ def grammar_for(schema: Any, *, param: str) -> str:
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     try:
-        return json_schema_to_gbnf(json.dumps(_patterns_spelled_out(schema, param=param)))
+        grammar = json_schema_to_gbnf(json.dumps(_patterns_spelled_out(schema, param=param)))
+        if unknown := sorted(set(_GBNF_UNKNOWN_ESCAPE.findall(grammar))):
+            # llama.cpp refuses these only once the request runs, and takes the server down with it.
+            raise ValueError(f"the grammar would hold the escapes {', '.join(unknown)}, which llama.cpp cannot read")
+        return grammar
     except Exception as err:  # noqa: BLE001 - the converter raises AssertionError, ValueError, KeyError, ...
         detail = str(err).strip() or type(err).__name__
         raise APIError(400, f"'{param}' cannot be turned into a decoding grammar ({detail[:200]}), so the reply "
@@ -266,6 +270,9 @@ def grammar_for(schema: Any, *, param: str) -> str:
 # llama-cpp-python's converter copies `\d`, `\w` and `\s` into the grammar as literal text (`^ORD-\d{5}$` becomes
 # "ORD-\dORD-\d..."), which llama.cpp then fails to parse mid-request. Spelled out as classes they convert cleanly;
 # replies are still validated against the schema the client sent.
+# An escape llama.cpp's grammar parser cannot read (it knows only \\ \" \[ \] \n \r \t \x \u \U).
+_GBNF_UNKNOWN_ESCAPE = re.compile(r'(?<!\\)(?:\\\\)*(\\[^\\"\[\]nrtxuU])')
+_PLAIN_PUNCTUATION = set(".+*?(){}|/$@#%&=!:,;<>~'`")
 _CLASS_ESCAPES = {"d": "0-9", "w": "a-zA-Z0-9_", "s": " \\t\\n\\r"}
 
 
@@ -279,6 +286,8 @@ def _spelled_out(pattern: str, *, param: str) -> str:
             if escaped in _CLASS_ESCAPES:
                 body = _CLASS_ESCAPES[escaped]
                 out.append(body if in_class else f"[{body}]")
+            elif escaped in _PLAIN_PUNCTUATION:  # \. is a literal dot: [.] says the same without an escape
+                out.append(escaped if in_class else f"[{escaped}]")
             elif escaped in "DWS":
                 raise APIError(400, f"'{param}' has a pattern with \\{escaped}, which the decoding grammar cannot "
                                     f"express: write the class out (for example [^0-9] for \\D).",
@@ -289,6 +298,10 @@ def _spelled_out(pattern: str, *, param: str) -> str:
             continue
         if char == "[" and not in_class:
             in_class = True
+            if pattern.startswith("[^", i):  # a raw " or \ would end or break the JSON string the grammar writes
+                out.append('[^"\\\\')
+                i += 2
+                continue
         elif char == "]" and in_class:
             in_class = False
         out.append(char)
@@ -296,11 +309,17 @@ def _spelled_out(pattern: str, *, param: str) -> str:
     return "".join(out)
 
 
+# llama.cpp refuses a grammar whose repetitions multiply past its limit (a maxLength of 1,200 beside another string
+# did), again taking the server down. Longer bounds stay out of the grammar and are checked on the reply instead.
+GRAMMAR_MAX_LENGTH = 500
+
+
 def _patterns_spelled_out(node: Any, *, param: str) -> Any:
-    """A copy of the schema with every `pattern` spelled out for the grammar converter."""
+    """A copy of the schema for the grammar converter: every `pattern` spelled out, long `maxLength`s left out."""
     if isinstance(node, dict):
         return {key: _spelled_out(value, param=param) if key == "pattern" and isinstance(value, str)
-                else _patterns_spelled_out(value, param=param) for key, value in node.items()}
+                else _patterns_spelled_out(value, param=param) for key, value in node.items()
+                if not (key == "maxLength" and isinstance(value, int) and value > GRAMMAR_MAX_LENGTH)}
     if isinstance(node, list):
         return [_patterns_spelled_out(value, param=param) for value in node]
     return node

@@ -152,3 +152,33 @@ def test_a_negated_class_shorthand_is_refused_with_what_to_write():
     with pytest.raises(compat.APIError, match=r"\[\^0-9\]") as caught:
         compat.grammar_for(_id_schema(r"^\D+$"), param="response_format")
     assert caught.value.status == 400
+
+
+def test_escaped_punctuation_is_spelled_as_a_class_and_an_unreadable_escape_is_a_400():
+    assert compat._spelled_out(r"^[^@\s]{1,64}@[a-z]+\.[a-z]{2,}$", param="p") == r'^[^"\\@ \t\n\r]{1,64}@[a-z]+[.][a-z]{2,}$'
+    with pytest.raises(compat.APIError, match=r"\\b") as caught:  # \b survives the converter as text: refused
+        compat.grammar_for(_id_schema(r"^a\bc$"), param="response_format")
+    assert caught.value.status == 400
+
+
+def test_every_support_tool_schema_converts_to_a_grammar_llama_cpp_can_read():
+    from aieng import support_tools
+
+    for spec in support_tools.TOOLS.values():
+        grammar = compat.grammar_for(spec.parameters, param="tools")
+        assert not compat._GBNF_UNKNOWN_ESCAPE.findall(grammar), spec.name
+
+
+def test_a_negated_class_never_admits_a_raw_quote_or_backslash_into_the_json_string():
+    import re
+
+    spelled = re.compile(compat._spelled_out(r"^[^@\s]{1,64}@x$", param="p"))
+    assert spelled.match("ann@x") and not spelled.match('a"nn@x') and not spelled.match("a\\nn@x")
+
+
+def test_a_long_max_length_stays_out_of_the_grammar_and_a_short_one_stays_in():
+    def grammar(n):
+        return compat.grammar_for({"type": "object", "properties": {"body": {"type": "string", "maxLength": n}},
+                                   "required": ["body"]}, param="response_format")
+    assert grammar(compat.GRAMMAR_MAX_LENGTH + 1) == grammar(10**6)  # unbounded in the grammar, checked on the reply
+    assert grammar(20) != grammar(10**6)
