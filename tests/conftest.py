@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import tempfile
 
 # Set before anything starts a kernel or a server, so both inherit them. Learner files the chapters
@@ -60,3 +62,15 @@ def ci_skip(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"Would skip under CI, which must run this: {reason}")
     pytest.skip(reason)
+
+
+def stop_process_group(process: subprocess.Popen, timeout_s: float = 10) -> None:
+    """End a server a test started with `start_new_session=True`: its whole group, and only it."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=timeout_s)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import pytest
 
 from aieng import classic, data, feedback, routers
 from aieng.exercises import ROOT
-from conftest import ci_skip
+from conftest import ci_skip, stop_process_group
 
 APP = ROOT / "apps" / "support_triage.py"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -94,14 +93,7 @@ def marimo_app(llm, tmp_path):
         _wait_for_http(f"http://127.0.0.1:{port}/", process)
         yield f"http://127.0.0.1:{port}/", feedback_file
     finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)  # the group we started, and only it
-            process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process, timeout_s=10)
         log.seek(0)
         print("marimo run log (tail):\n" + log.read()[-2000:])  # shown by pytest when the test fails
         log.close()

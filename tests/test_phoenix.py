@@ -5,14 +5,10 @@ installs Phoenix first (`make phoenix-setup`); without it the test skips, and fa
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-
 import pytest
 
 from aieng import data, trace_analysis, trace_viewer, tracing, triage
-from conftest import ci_skip
+from conftest import ci_skip, stop_process_group
 from test_apps import CHROMIUM_ARGS, _free_port, _require_browser, CHROMIUM
 
 TICKET_ID = "T-phoenix-test"
@@ -28,14 +24,7 @@ def phoenix(tmp_path):
     try:
         yield port
     finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=15)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process, timeout_s=15)
 
 
 @pytest.mark.model
