@@ -15,8 +15,9 @@ os.environ.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZ
 
 import pytest  # noqa: E402
 
-# Writes docs/status.md after a run that executed every chapter in solutions/ (see the module).
-pytest_plugins = ["aieng.status_plugin"]
+# Write docs/status.md after a run that executed every chapter in solutions/, and keep each solution notebook
+# run in full, with its outputs, in build/executed/ for `make site` and `make slides` (see the modules).
+pytest_plugins = ["aieng.status_plugin", "aieng.executed_plugin"]
 
 from aieng import backend as backend_module  # noqa: E402
 from aieng import local_server  # noqa: E402
