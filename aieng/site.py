@@ -39,6 +39,7 @@ SITE_DIR = ROOT / "build" / "site"
 _TEMPLATES = Path(__file__).parent / "templates"
 _TRACEBACK = ("Traceback (most recent call last)", "\x1b[", "&#27;[", "&#x1b;[")
 _LINK = re.compile(r'\b(?P<attr>href|src)="(?P<url>[^"]*)"')
+_REMOTE_CSS = re.compile(r"""(?:@import\s+|url\()\s*["']?(?:https?:)?//[^)"';\s]*""")
 _REMOTE_IMPORT = re.compile(r"""(?:@import\s+(?:url\()?|import\s*\(?)\s*["']?(?:https?:)?//""")
 
 
@@ -270,6 +271,8 @@ def check_page(page: Path, *, needs_outputs: bool, cache: dict[Path, PageFacts] 
         target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
         if not target.exists() and target.name not in absent:
             problems.append(f"{page.name}: link {link!r} leads nowhere ({shown(target)} does not exist)")
+        elif target.suffix == ".css" and (remote := _REMOTE_CSS.search(target.read_text(errors="replace"))):
+            problems.append(f"{page.name}: the style sheet {link!r} loads {remote[0]!r} from the internet")
         elif parts.fragment and target.suffix == ".html":
             facts_there = cache.setdefault(target, read_page(target))
             if not {parts.fragment, unquote(parts.fragment)} & facts_there.ids:  # as browsers look them up

@@ -173,7 +173,7 @@ def build_slides(out_dir: Path = SLIDES_DIR, executed: Path = ROOT / EXECUTED_DI
     out_dir.mkdir(parents=True)
     static = web_assets.copy_assets(out_dir, ("reveal.js", "mermaid", "mathjax"))
     exporter = SlidesExporter(template_name="reveal", extra_template_paths=[str(_TEMPLATES)],
-                              reveal_url_prefix=static["reveal.js"])
+                              reveal_url_prefix=static["reveal.js"], reveal_theme="white")  # its fonts ship with it
     exporter.template_file = "aieng_slides.html.j2"
     decks, without, rows = [], [], []
     decks_of = {c.file: _deck(c) for c in course_map.CHAPTERS}

@@ -61,7 +61,8 @@ ASSETS: dict[str, Asset] = {asset.name: asset for asset in (
           ("es5/tex-svg-full.js", "LICENSE")),
     Asset("reveal.js", "5.2.1",
           "sha512-r7//6mIM5p34hFiDMvYfXgyjXqGRta+/psd9YtytsgRlrpRzFv4RbH76TXd2qD+7ZPZEbpBDhdRhJaFgfQ7zNQ==",
-          ("dist/reveal.js", "dist/reveal.css", "dist/reset.css", "dist/theme/", "plugin/notes/notes.js", "LICENSE")),
+          ("dist/reveal.js", "dist/reveal.css", "dist/reset.css", "dist/theme/white.css",
+           "dist/theme/fonts/source-sans-pro/", "plugin/notes/notes.js", "LICENSE")),
 )}
 
 

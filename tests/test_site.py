@@ -199,3 +199,37 @@ def test_the_built_site_has_every_chapter_with_outputs_links_that_resolve_and_no
     assert (site.SITE_DIR / "index.html").stat().st_mtime >= newest_run, \
         "build/site/ is older than the executed notebooks: run `make site`"
     assert site.check_site() == []
+
+
+# ---- in a browser: diagrams and formulas are drawn, slides start, and no request leaves the machine ----
+
+@pytest.mark.slow
+def test_in_a_browser_the_diagram_and_formula_render_and_nothing_is_fetched_from_the_network(tmp_path):
+    from conftest import ci_skip
+
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        ci_skip(f"{chromium} is missing: install Debian's chromium (`make browser` does, as root) to run this test.")
+    from playwright.sync_api import sync_playwright
+
+    from aieng import slides
+
+    built(tmp_path)
+    slides.build_slides(tmp_path / "slides", tmp_path / "executed", tmp_path / "executed")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), headless=True,
+                                             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = browser.new_page()
+            requested: list[str] = []
+            page.on("request", lambda request: requested.append(request.url))
+            page.goto((tmp_path / "site" / "00_setup.html").as_uri())
+            page.wait_for_selector(".jp-Mermaid svg", timeout=30_000)  # mermaid drew the flowchart
+            page.wait_for_selector("mjx-container svg", timeout=30_000)  # MathJax typeset $p_o$
+            page.goto((tmp_path / "slides" / "00_setup.slides.html").as_uri())
+            page.wait_for_function("window.Reveal && Reveal.isReady()", timeout=30_000)
+            assert page.evaluate("Reveal.getTotalSlides()") >= 2
+        finally:
+            browser.close()
+    remote = [url for url in requested if not url.startswith(("file:", "data:", "blob:"))]
+    assert requested and remote == []

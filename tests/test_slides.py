@@ -108,12 +108,16 @@ def test_a_short_deck_a_remote_reveal_and_a_missing_deck_are_rejected(decks, tmp
     cdn.write_text(cdn.read_text(encoding="utf-8").replace('src="_static/reveal.js/dist/reveal.js"',
                                                            'src="https://unpkg.com/reveal.js@5/dist/reveal.js"'))
     (bad / "07_observability.slides.html").unlink()
+    theme = bad / "_static/reveal.js/dist/theme/white.css"
+    theme.write_text("@import url(https://fonts.googleapis.com/css?family=News+Cycle);\n" + theme.read_text())
     strict = slides.SlideChoices(min_slides=50)
     problems = slides.check_slides(bad, strict)
     assert "07_observability.slides.html was not built: run `make slides`" in problems
     assert "02_prompting.slides.html: does not load reveal.js from _static/reveal.js/" in problems
     assert any(p.startswith("02_prompting.slides.html: loads <script src='https://unpkg.com") for p in problems)
     assert any(p.startswith("00_setup.slides.html:") and "not more than 50" in p for p in problems)
+    assert ("00_setup.slides.html: the style sheet '_static/reveal.js/dist/theme/white.css' loads "
+            "'url(https://fonts.googleapis.com/css?family=News+Cycle' from the internet") in problems
 
 
 @pytest.mark.site
