@@ -116,7 +116,8 @@ class ExecutedRecorder:
         now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         if run.failed:
             target.unlink(missing_ok=True)
-            write_atomic(failed_note, f"{run.path.name} failed under nbval on {now}: {', '.join(run.failed)}.\n"
+            cells = ", ".join(run.failed[:5]) + (f" and {len(run.failed) - 5} more" if len(run.failed) > 5 else "")
+            write_atomic(failed_note, f"{run.path.name} failed under nbval on {now}: {cells}.\n"
                          f"Fix it, then run it again: pytest --nbval-lax solutions/{run.path.name}\n")
             return
         executed = executed_notebook(run.notebook, run.outputs,
