@@ -75,6 +75,11 @@ def _ran_line(notebook: nbformat.NotebookNode) -> str:
             f"commit {ran.get('commit', '?')}")
 
 
+def _ran_short(notebook: nbformat.NotebookNode) -> str:
+    ran = notebook.metadata.get(METADATA_KEY)
+    return f"{ran.get('at', '?')} · {ran.get('backend', '?')}" if ran else "outputs as saved"
+
+
 def _stale(notebook: nbformat.NotebookNode, chapter: course_map.Chapter) -> bool:
     """True when solutions/ holds a different version of the chapter than the one that was executed."""
     source = ROOT / "solutions" / chapter.file
@@ -122,9 +127,9 @@ def _index_page(rows: list[tuple[course_map.Chapter, str | None, str]]) -> str:
     body = []
     for chapter, href, ran in rows:
         title = html.escape(chapter.title)
-        link = f'<a href="{href}">{title}</a>' if href else f"{title} <em>(not built: see below)</em>"
+        link = f'<a href="{href}">{title}</a>' if href else f"{title} <em>(not built)</em>"
         minutes = chapter.minutes if chapter.minutes else course_map.TO_BE_TIMED
-        body.append(f"<tr><td>{chapter.id}</td><td>{link}</td><td>{minutes}</td><td>{html.escape(ran)}</td></tr>")
+        body.append(f'<tr><td>{chapter.id}</td><td>{link}</td><td>{minutes}</td><td class="run">{html.escape(ran)}</td></tr>')
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>AI-engineering workbook · the executed course</title>
@@ -137,7 +142,7 @@ def _index_page(rows: list[tuple[course_map.Chapter, str | None, str]]) -> str:
 <h1 id="course-map">AI-engineering workbook: the executed course</h1>
 <p>Every chapter's solution notebook as the last test run executed it, with its outputs and plots.
 Read a chapter's results here without running it; to work through it yourself, run <code>make lab</code>.</p>
-<table><thead><tr><th>chapter</th><th>title</th><th>minutes</th><th>executed</th></tr></thead>
+<table><thead><tr><th>chapter</th><th>title</th><th>minutes</th><th>executed on · backend</th></tr></thead>
 <tbody>
 {chr(10).join(body)}
 </tbody>
@@ -162,7 +167,7 @@ def build_site(executed: Path = ROOT / EXECUTED_DIR, out_dir: Path = SITE_DIR) -
     for chapter in course_map.CHAPTERS:
         if chapter not in present:
             missing.append(missing_message(chapter, executed))
-            rows.append((chapter, None, "not executed"))
+            rows.append((chapter, None, missing[-1]))
             continue
         notebook = nbformat.read(executed / chapter.file, as_version=4)
         at = present.index(chapter)
@@ -178,7 +183,7 @@ def build_site(executed: Path = ROOT / EXECUTED_DIR, out_dir: Path = SITE_DIR) -
         target = out_dir / pages_of[chapter.file]
         write_atomic(target, rewrite_links(page, out_dir, pages_of))
         pages.append(target)
-        rows.append((chapter, pages_of[chapter.file], ran))
+        rows.append((chapter, pages_of[chapter.file], _ran_short(notebook)))
     write_atomic(out_dir / "index.html", _index_page(rows))
     return SiteBuild(out_dir, tuple(pages), tuple(missing))
 
