@@ -2,7 +2,8 @@
 
 Each check prints what is right, what is wrong with a hint, or that the exercise is not
 attempted yet. The answers stay in solutions/; no feedback reveals them. One module per
-chapter (`ch00.py`, `ch01.py`, ...); every name in a chapter module's `__all__` is a check.
+chapter (`ch00.py`, `ch01.py`, ...), and `concepts.py` for the questions that end every chapter;
+every name in such a module's `__all__` is a check.
 """
 
 import importlib
@@ -12,7 +13,8 @@ from aieng.checks._result import STRICT_ENV, Result
 
 __all__ = ["STRICT_ENV", "Result"]
 
-for _module in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("ch")):
+_MODULES = [m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("ch") or m.name == "concepts"]
+for _module in sorted(_MODULES):
     _chapter = importlib.import_module(f"{__name__}.{_module}")
     for _name in _chapter.__all__:
         globals()[_name] = getattr(_chapter, _name)
