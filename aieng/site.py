@@ -6,10 +6,10 @@
     python -m aieng.site        both, as `make site` runs them (--allow-missing builds what is there)
 
 The notebooks are the ones nbval executed during `make test` (aieng/executed_plugin.py keeps them), so
-nothing runs twice. Why nbconvert: Jupyter Book 2 and mystmd fetch their site theme from the internet
-when they build, which fails offline; Jupyter Book 1 works offline but brings the whole Sphinx stack as
-new dependencies. nbconvert is installed already and renders executed notebooks with their outputs and
-plots; this module adds the course map, previous/next links and local copies of the scripts that draw
+nothing runs twice. Why nbconvert: Jupyter Book 2 (mystmd) downloads its site theme from the theme
+service and GitHub when it builds, neither of which a course machine may reach (PyPI, Debian and npm only);
+Jupyter Book 1 builds offline but adds the whole Sphinx stack to requirements.txt. nbconvert is installed
+already (JupyterLab needs it) and renders executed notebooks with their outputs and plots; this module adds the course map, previous/next links and local copies of the scripts that draw
 diagrams (mermaid) and formulas (MathJax), fetched once from the npm registry (aieng/web_assets.py).
 """
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
 import shutil
 import tarfile
+import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +83,7 @@ def fetch(name: str) -> Path:
     stamp = asset.folder / ".complete"
     if stamp.exists():
         return asset.folder
+    CACHE.mkdir(parents=True, exist_ok=True)
     try:
         with urllib.request.urlopen(asset.tarball_url, timeout=60) as response:
             data = response.read()
@@ -89,20 +92,31 @@ def fetch(name: str) -> Path:
                          f"({asset.tarball_url}): {err}. The site and slides need it once; connect to the "
                          f"network and run the make target again.") from err
     _check_integrity(asset, data)
-    if asset.folder.exists():
-        shutil.rmtree(asset.folder)
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-        for member in archive.getmembers():
-            inner = member.name.removeprefix("package/")
-            if member.isfile() and any(inner == k or (k.endswith("/") and inner.startswith(k)) for k in asset.keep):
-                target = asset.folder / inner
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(archive.extractfile(member).read())
-    missing = [k for k in asset.keep if not (asset.folder / k).exists()]
-    if missing:
-        raise AssetError(f"{asset.name} {asset.version} has no {', '.join(missing)}; the pinned version and the "
-                         "files kept in aieng/web_assets.py disagree.")
-    write_atomic(stamp, asset.integrity + "\n")
+    # Unpack beside the final folder and rename it into place, so two builds at once (make -j2 site slides)
+    # never see a half-unpacked folder: the first rename wins, the other copy is dropped.
+    unpacked = Path(tempfile.mkdtemp(dir=CACHE, prefix=f".{asset.folder.name}."))
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+            for member in archive.getmembers():
+                inner = member.name.removeprefix("package/")
+                if member.isfile() and any(inner == k or (k.endswith("/") and inner.startswith(k)) for k in asset.keep):
+                    target = unpacked / inner
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(archive.extractfile(member).read())
+        missing = [k for k in asset.keep if not (unpacked / k).exists()]
+        if missing:
+            raise AssetError(f"{asset.name} {asset.version} has no {', '.join(missing)}; the pinned version and "
+                             "the files kept in aieng/web_assets.py disagree.")
+        write_atomic(unpacked / ".complete", asset.integrity + "\n")
+        if asset.folder.exists() and not stamp.exists():
+            shutil.rmtree(asset.folder, ignore_errors=True)  # left half-made by an older interrupted build
+        try:
+            os.rename(unpacked, asset.folder)
+        except OSError:
+            if not stamp.exists():
+                raise
+    finally:
+        shutil.rmtree(unpacked, ignore_errors=True)
     return asset.folder
 
 

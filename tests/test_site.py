@@ -137,6 +137,26 @@ def test_a_chapter_not_executed_is_named_with_the_command_that_executes_it(tmp_p
     assert site.main(["--executed", str(executed), "--out", str(tmp_path / "site"), "--allow-missing"]) == 0
 
 
+def test_a_download_that_does_not_match_its_pinned_checksum_is_refused(monkeypatch, tmp_path):
+    from aieng import web_assets
+
+    class Altered:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self) -> bytes:
+            return b"not the mermaid tarball"
+
+    monkeypatch.setattr(web_assets, "CACHE", tmp_path)
+    monkeypatch.setattr(web_assets.urllib.request, "urlopen", lambda url, timeout: Altered())
+    with pytest.raises(web_assets.AssetError, match="does not match its pinned checksum"):
+        web_assets.fetch("mermaid")
+    assert list(tmp_path.iterdir()) == []
+
+
 # ---- the plugin, under a real nbval run (a kernel, no model) ----
 
 def _run_nbval(root: Path, *args: str) -> subprocess.CompletedProcess:
