@@ -196,6 +196,7 @@ class PageFacts:
     links: list[str] = field(default_factory=list)
     remote: list[str] = field(default_factory=list)
     outputs_with_content: int = 0
+    error_outputs: int = 0
     text: str = ""
 
 
@@ -224,6 +225,8 @@ class _PageParser(HTMLParser):
                 self.facts.links.append(url)
         if tag in ("img", "svg") and self._output_depth:
             self._output_has_content = True
+        if "aieng-error" in values.get("class", "").split():
+            self.facts.error_outputs += 1
         if tag not in ("br", "img", "meta", "link", "input", "hr", "source", "wbr", "area", "col", "embed"):
             self._depth += 1
             if "jp-OutputArea-output" in values.get("class", "").split():
@@ -266,6 +269,8 @@ def check_page(page: Path, *, needs_outputs: bool, cache: dict[Path, PageFacts] 
     problems = []
     if needs_outputs and not facts.outputs_with_content:
         problems.append(f"{page.name}: no output area with content (was the notebook executed?)")
+    if facts.error_outputs:
+        problems.append(f"{page.name}: shows {facts.error_outputs} error output(s) of a cell that failed")
     for marker in _TRACEBACK:
         if marker in facts.text:
             problems.append(f"{page.name}: shows a traceback or terminal error codes ({marker!r})")

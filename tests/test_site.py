@@ -96,8 +96,12 @@ def test_a_page_with_a_traceback_is_rejected(tmp_path):
     notebook.cells[1].outputs.append(new_output(
         "error", ename="ValueError", evalue="bad",
         traceback=["\x1b[0;31m---------\x1b[0m", "\x1b[0;31mValueError\x1b[0m  Traceback (most recent call last)"]))
-    _, problems = built(tmp_path, c03=notebook)
+    syntax = chapter_notebook(course_map.chapter("04"))
+    syntax.cells[1].outputs = [new_output("error", ename="SyntaxError", evalue="invalid syntax",
+                                          traceback=["  Cell In[1], line 1", "    1 +", "SyntaxError: invalid syntax"])]
+    _, problems = built(tmp_path, c03=notebook, c04=syntax)
     assert any(p.startswith("03_prototype.html: shows a traceback") for p in problems), problems
+    assert "04_evals.html: shows 1 error output(s) of a cell that failed" in problems
 
 
 def test_a_broken_link_and_a_missing_anchor_are_rejected(tmp_path):
