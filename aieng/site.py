@@ -9,8 +9,9 @@ The notebooks are the ones nbval executed during `make test` (aieng/executed_plu
 nothing runs twice. Why nbconvert: Jupyter Book 2 (mystmd) downloads its site theme from the theme
 service and GitHub when it builds, neither of which a course machine may reach (PyPI, Debian and npm only);
 Jupyter Book 1 builds offline but adds the whole Sphinx stack to requirements.txt. nbconvert is installed
-already (JupyterLab needs it) and renders executed notebooks with their outputs and plots; this module adds the course map, previous/next links and local copies of the scripts that draw
-diagrams (mermaid) and formulas (MathJax), fetched once from the npm registry (aieng/web_assets.py).
+already (JupyterLab needs it) and renders executed notebooks with their outputs and plots; this module
+adds the course map, previous/next links and local copies of the scripts that draw diagrams (mermaid) and
+formulas (MathJax), fetched once from the npm registry (aieng/web_assets.py).
 """
 
 from __future__ import annotations
@@ -129,13 +130,15 @@ def _index_page(rows: list[tuple[course_map.Chapter, str | None, str]]) -> str:
         title = html.escape(chapter.title)
         link = f'<a href="{href}">{title}</a>' if href else f"{title} <em>(not built)</em>"
         minutes = chapter.minutes if chapter.minutes else course_map.TO_BE_TIMED
-        body.append(f'<tr><td>{chapter.id}</td><td>{link}</td><td>{minutes}</td><td class="run">{html.escape(ran)}</td></tr>')
+        body.append(f'<tr><td>{chapter.id}</td><td>{link}</td><td>{minutes}</td>'
+                    f'<td class="run">{html.escape(ran)}</td></tr>')
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>AI-engineering workbook · the executed course</title>
 <style>
  body {{ font-family: system-ui, sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em; line-height: 1.5; }}
- table {{ border-collapse: collapse; width: 100%; }} td, th {{ border-bottom: 1px solid #ddd; padding: 0.4em; text-align: left; }}
+ table {{ border-collapse: collapse; width: 100%; }}
+ td, th {{ border-bottom: 1px solid #ddd; padding: 0.4em; text-align: left; }}
  td:nth-child(3) {{ text-align: right; }} .run {{ color: #666; font-size: 0.9em; }}
 </style></head>
 <body><main>

@@ -9,7 +9,6 @@ which has not executed the chapters yet when tests/ runs: `pytest -m site` after
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path

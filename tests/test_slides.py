@@ -6,6 +6,7 @@ The choices and the checker are tested on small notebooks, good and known-bad; m
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -79,7 +80,7 @@ def decks(tmp_path_factory) -> Path:
         (root / folder).mkdir()
         for chapter in chapters:
             notebook = deck_notebook(f"# {chapter.label}")
-            notebook.cells.append(new_markdown_cell(f"[Next](09_capstone.ipynb) · [data](../data/README.md)"))
+            notebook.cells.append(new_markdown_cell("[Next](09_capstone.ipynb) · [data](../data/README.md)"))
             nbformat.write(notebook, root / folder / chapter.file)
     built = slides.build_slides(root / "out", root / "executed", root / "solutions", CHOICES)
     assert built.without_outputs == tuple(c.file for c in course_map.CHAPTERS[5:])
@@ -100,8 +101,6 @@ def test_every_chapter_gets_a_deck_with_reveal_js_from_the_local_copy(decks):
 
 
 def test_a_short_deck_a_remote_reveal_and_a_missing_deck_are_rejected(decks, tmp_path):
-    import shutil
-
     bad = tmp_path / "bad"
     shutil.copytree(decks, bad)
     cdn = bad / "02_prompting.slides.html"
