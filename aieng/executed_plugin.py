@@ -1,6 +1,8 @@
 """A pytest plugin that keeps each solution notebook as nbval executed it: `build/executed/NN_name.ipynb`.
 
-Registered in tests/conftest.py (`pytest_plugins`), beside the status plugin. nbval runs every code
+Registered in tests/conftest.py (`pytest_plugins`), beside the status plugin, so `make test` uses it; a
+run of one notebook alone (`pytest --nbval-lax solutions/05_rag.ipynb`) does not load tests/conftest.py
+and names it: `pytest -p aieng.executed_plugin --nbval-lax solutions/05_rag.ipynb`. nbval runs every code
 cell of `solutions/NN_*.ipynb` as a test item and keeps what the kernel sent back in the item's
 `test_outputs`; this plugin copies those outputs into a copy of the notebook and writes it, atomically,
 once every code cell of that notebook has run. So `make site` and `make slides` show the outputs of the
@@ -118,7 +120,8 @@ class ExecutedRecorder:
             target.unlink(missing_ok=True)
             cells = ", ".join(run.failed[:5]) + (f" and {len(run.failed) - 5} more" if len(run.failed) > 5 else "")
             write_atomic(failed_note, f"{run.path.name} failed under nbval on {now}: {cells}.\n"
-                         f"Fix it, then run it again: pytest --nbval-lax solutions/{run.path.name}\n")
+                         f"Fix it, then run it again: AIENG_CHECKS_STRICT=1 .venv/bin/python -m pytest "
+                         f"-p aieng.executed_plugin --nbval-lax solutions/{run.path.name}\n")
             return
         executed = executed_notebook(run.notebook, run.outputs,
                                      {"at": now, "backend": backend_label(), "commit": _commit(self.root)})

@@ -53,14 +53,17 @@ class SiteBuild:
     missing: tuple[str, ...]
 
 
+# One chapter with the plugin that keeps it: tests/conftest.py, which registers it, loads only when tests/ is run.
+_RUN_ONE = "AIENG_CHECKS_STRICT=1 .venv/bin/python -m pytest -p aieng.executed_plugin --nbval-lax solutions/{file}"
+
+
 def missing_message(chapter: course_map.Chapter, executed: Path) -> str:
     """Why a chapter has no executed copy in `executed`, and the command that makes one."""
     failed = (executed / chapter.file).with_suffix(".failed.txt")
     if failed.exists():
         return failed.read_text(encoding="utf-8").strip()
     return (f"{chapter.file}: no executed copy in {shown(executed)}/. Run `make test` (it executes every chapter), "
-            f"or this chapter alone: AIENG_CHECKS_STRICT=1 .venv/bin/python -m pytest --nbval-lax "
-            f"solutions/{chapter.file}")
+            f"or this chapter alone: {_RUN_ONE.format(file=chapter.file)}")
 
 
 def _page(chapter: course_map.Chapter) -> str:

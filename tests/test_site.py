@@ -130,7 +130,7 @@ def test_a_chapter_not_executed_is_named_with_the_command_that_executes_it(tmp_p
     (executed / "07_observability.failed.txt").write_text("07_observability.ipynb failed under nbval: Cell 3 (call).\n")
     result = site.build_site(executed, tmp_path / "site")
     assert len(result.pages) == 8
-    assert "pytest --nbval-lax solutions/06_agents.ipynb" in result.missing[0]
+    assert "pytest -p aieng.executed_plugin --nbval-lax solutions/06_agents.ipynb" in result.missing[0]
     assert result.missing[1] == "07_observability.ipynb failed under nbval: Cell 3 (call)."
     assert "06_agents.html was not built (see the message of `make site`)" in site.check_site(tmp_path / "site")
     # the partial site holds together: 05 links on to 08, and nothing links to the pages left out
