@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +42,7 @@ from aieng.errors import EndpointUnreachable
 __all__ = [
     "SYSTEM_PROMPT", "OUTCOMES", "STOP_REASONS", "SPAN_ATTRIBUTES",
     "ToolCall", "RunRecord", "Chooser", "Reviewer", "Agent", "ScriptedClient", "MCPTools", "stdio_server",
-    "decodable_tools", "sdk_mcp_server", "tool_names",
+    "sdk_mcp_server", "tool_names",
 ]
 
 _tracer = trace.get_tracer(__name__)
@@ -139,28 +138,6 @@ class Reviewer(Protocol):
     def review(self, name: str, arguments: dict[str, Any], *, customer_id: str | None) -> Any: ...
 
 
-def _decodable_pattern(pattern: str) -> str:
-    pattern = pattern.replace("\\d", "[0-9]").replace("\\s", " ").replace("\\.", "[.]")
-    return re.sub(r"(\[[^\]]*\])\{1,\d+\}", r"\1+", pattern)  # [..]{1,120} nests 120 optional rules: + is one
-
-
-def decodable_tools(tools: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`tools` with each `pattern` rewritten to what grammar-constrained decoding handles (llama.cpp's converter
-    mangles `\\d`, rejects `\\.` and nests a rule per repetition of `{1,N}`): `\\d` -> `[0-9]`, `\\s` -> a space,
-    `\\.` -> `[.]`, `[..]{1,N}` -> `[..]+`.
-
-    Only what the model is shown changes; arguments are still checked against the original schemas."""
-    def rewrite(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {key: _decodable_pattern(value) if key == "pattern" and isinstance(value, str) else rewrite(value)
-                    for key, value in node.items()}
-        if isinstance(node, list):
-            return [rewrite(item) for item in node]
-        return node
-
-    return [rewrite(tool) for tool in tools]
-
-
 def tool_names(tools: Sequence[dict[str, Any]]) -> list[str]:
     """The function names in an OpenAI `tools` list."""
     return [tool["function"]["name"] for tool in tools]
@@ -192,7 +169,6 @@ class Agent:
                  seed: int = 0):
         self.client, self.model = client, model
         self.all_tools = {tool["function"]["name"]: tool for tool in tools}
-        self.shown = {tool["function"]["name"]: tool for tool in decodable_tools(tools)}  # what the model reads
         offered = guardrails.allowed(list(self.all_tools)) if guardrails is not None else list(self.all_tools)
         self.tools = {name: self.all_tools[name] for name in offered}  # what the model is shown (the allow-list)
         self.execute, self.chooser, self.guardrails = execute, chooser, guardrails
@@ -236,7 +212,7 @@ class Agent:
                 if name is None:
                     stop = "reply"
                     break
-                offered = [self.shown[name]] if name in self.shown else []
+                offered = [self.all_tools[name]] if name in self.all_tools else []
                 choice: Any = {"type": "function", "function": {"name": name}}
                 if not offered:  # the chooser named a tool we do not have: recorded like a model's slip
                     calls.append(ToolCall(steps + 1, name, {}, "", "unknown_tool",
@@ -244,7 +220,7 @@ class Agent:
                     steps += 1
                     continue
             else:
-                offered, choice = [self.shown[name] for name in self.tools], "auto"
+                offered, choice = list(self.tools.values()), "auto"
             steps += 1
             asked = time.perf_counter()
             try:
@@ -501,10 +477,10 @@ def stdio_server(store_path: str | Path) -> Any:
 
 
 def sdk_mcp_server(params: Any, **options: Any) -> Any:
-    """The OpenAI Agents SDK's `MCPServerStdio` for `params`, listing tools with `decodable_tools` patterns."""
+    """The OpenAI Agents SDK's `MCPServerStdio` for `params`, its child's stderr a real file (a notebook's has none)."""
     from agents.mcp import MCPServerStdio
 
-    class _Decodable(MCPServerStdio):
+    class _RealStderr(MCPServerStdio):
         def create_streams(self) -> Any:  # the child's stderr: a real file (a notebook's has no fd)
             import sys
 
@@ -512,11 +488,4 @@ def sdk_mcp_server(params: Any, **options: Any) -> Any:
 
             return stdio_client(self.params, errlog=sys.__stderr__)
 
-        async def list_tools(self, *args: Any, **kwargs: Any) -> Any:
-            listed = await super().list_tools(*args, **kwargs)
-            for tool in listed:
-                tool.input_schema = decodable_tools([{"function": {"parameters": tool.input_schema}}])[0][
-                    "function"]["parameters"]
-            return listed
-
-    return _Decodable(params=params.model_dump(exclude_none=True), **options)
+    return _RealStderr(params=params.model_dump(exclude_none=True), **options)
