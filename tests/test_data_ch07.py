@@ -27,6 +27,21 @@ def test_the_notes_are_keyed_by_the_ids_chapter_07_traces():
     assert task_ids and set(task_ids) <= set(eval_ids)
 
 
+def test_the_agent_notes_are_the_runs_chapter_07_traces_and_about_thirty_in_all():
+    """One note per agent task the chapter traces (its AGENT_TASK_IDS), no more and no fewer."""
+    import ast
+    import json
+
+    from aieng.files import ROOT
+
+    cells = json.loads((ROOT / "solutions" / "07_observability.ipynb").read_text(encoding="utf-8"))["cells"]
+    setup = next("".join(c["source"]) for c in cells if "AGENT_TASK_IDS =" in "".join(c["source"]))
+    line = next(line for line in setup.splitlines() if line.startswith("AGENT_TASK_IDS ="))
+    traced = ast.literal_eval(line.split("=", 1)[1].split("#")[0].strip())
+    assert NOTES.loc[NOTES["kind"] == "agent_task", "id"].tolist() == traced
+    assert 28 <= len(NOTES) <= 35, "the error analysis reads about 30 traces"
+
+
 def test_wrong_queue_notes_match_the_gold_queues():
     """A note that says the router chose another queue must name a ticket whose gold queue is not that one."""
     tickets = data.load_tickets("validation").set_index("id")
