@@ -59,7 +59,7 @@ def llama_server_binary() -> Path:
     built = ROOT / ".cache" / f"llama-cpp-python-{version}" / "build-server" / "bin" / "llama-server"
     if not built.is_file():
         raise ServerNotInstalled(f"No llama-server at {built.relative_to(ROOT)}. Build it once with "
-                                 "`make llama-server` (about 8 minutes on 2 cores), or set "
+                                 "`make llama-server` (5 to 8 minutes on 2 cores), or set "
                                  f"{BINARY_ENV} to a llama-server you have.")
     return built
 

@@ -18,7 +18,7 @@ llama-cpp-src: $(LLAMA_CPP_SRC)/vendor/llama.cpp/convert_hf_to_gguf.py
 
 # llama.cpp's own `llama-server` for a room of learners (docs/classroom.md): built once from the same source,
 # the server alone (no tests, examples or web UI download; no HTTPS: it serves the room's network, not the internet).
-# About 8 minutes on 2 cores; a rebuild with nothing changed is a no-op. `make serve-llama` runs it.
+# 5 to 8 minutes on 2 cores; a rebuild with nothing changed is a no-op. `make serve-llama` runs it.
 LLAMA_SERVER_BUILD := $(LLAMA_CPP_SRC)/build-server
 LLAMA_SERVER := $(LLAMA_SERVER_BUILD)/bin/llama-server
 LLAMA_SERVER_JOBS ?= 2

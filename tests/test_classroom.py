@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # The load sweep: each level of concurrent learners for at most LOAD_S seconds and MAX_PER_LEARNER requests each.
 LEVELS = (1, 4, 8, 16)
 LOAD_S = 30.0
-MAX_PER_LEARNER = 4
+MAX_PER_LEARNER = 8
+DECODE_REQUESTS, DECODE_TOKENS = 8, 128  # plain decoding throughput: 8 requests at once
 P95_LIMIT_S = 15.0  # a learner waits at most this long for 95% of replies: the room still "holds"
 
 
@@ -251,27 +252,43 @@ def test_a_wrong_key_gets_the_course_clients_clear_401(learner_env, monkeypatch)
 @pytest.mark.model
 @pytest.mark.slow
 def test_how_many_learners_each_server_holds(room, llm):
-    """The same bounded sweep against the course's own server and llama-server, one table."""
+    """The same bounded sweep against the course's own server and llama-server, one table.
+
+    Each server is warmed first (one triage request per llama-server slot, not counted): in a room the fixed
+    prompt is in every slot's cache after the first minutes, and a cold first prompt would only add noise."""
     if not llm.is_local:
         pytest.skip("the comparison needs the bundled local server; unset OPENAI_BASE_URL to run it")
     base_url, key = room
-    tickets = data.load_tickets("test").head(max(LEVELS) * MAX_PER_LEARNER).to_dict("records")
-    requests = [classroom.triage_request(t) for t in tickets]
-    reports = []
+    n_sweep = max(LEVELS) * MAX_PER_LEARNER
+    tickets = data.load_tickets("test").head(n_sweep + classroom.PARALLEL).to_dict("records")
+    requests, warm_up = [classroom.triage_request(t) for t in tickets[:n_sweep]], tickets[n_sweep:]
+    story = {"messages": [{"role": "user", "content": "Write a short story about a bookkeeper."}],
+             "temperature": 0, "max_tokens": DECODE_TOKENS}
+    reports, decode = [], {}
     for name, url, api_key in (("course server", llm.base_url, llm.client.api_key), ("llama-server", base_url, key)):
+        classroom.run_load(url, api_key, llm.model, [classroom.triage_request(t) for t in warm_up], server=name,
+                           learners=classroom.PARALLEL, load_s=60, max_per_learner=1, timeout_s=60)
+        plain = classroom.run_load(url, api_key, llm.model, [story] * DECODE_REQUESTS, server=name,
+                                   learners=DECODE_REQUESTS, load_s=60, max_per_learner=1, timeout_s=60)
+        print(f"plain chat: {plain.line()}")
+        assert plain.served == DECODE_REQUESTS, plain.line()
+        decode[name] = plain.tokens_per_s
         for learners in LEVELS:
             report = classroom.run_load(url, api_key, llm.model, requests, server=name, learners=learners,
                                         load_s=LOAD_S, max_per_learner=MAX_PER_LEARNER, timeout_s=60)
             print(report.line())
             reports.append(report)
     summary = classroom.table(reports, P95_LIMIT_S)
-    print("\n" + summary)
+    decoded = ", ".join(f"{name} {rate:.0f} tokens/s" for name, rate in decode.items())
+    print(f"\n{summary}\nPlain chat, {DECODE_REQUESTS} requests at once: {decoded}")
     (ROOT / "docs" / "classroom-load.md").write_text(
         "# How many learners one server held\n\nWritten by `make test-classroom` (tests/test_classroom.py) on "
         f"{time.strftime('%Y-%m-%d')}: {classroom.machine()}. Chapter 02's triage request from each learner, "
         f"steps of {', '.join(map(str, LEVELS))} learners at once, at most {LOAD_S:.0f} s and {MAX_PER_LEARNER} "
-        f"requests per learner a step; llama-server with --parallel {classroom.PARALLEL}. "
-        "See [classroom.md](classroom.md).\n\n" + summary + "\n")
+        f"requests per learner a step, after one uncounted warm-up request per slot; llama-server with "
+        f"--parallel {classroom.PARALLEL}. See [classroom.md](classroom.md).\n\n{summary}\n\n"
+        f"Plain chat (no schema), {DECODE_REQUESTS} requests at once, up to {DECODE_TOKENS} tokens each, "
+        f"tokens per second over all of them: {decoded}.\n")
 
     for report in reports:
         assert report.stragglers == 0, f"{report.server}: a learner was still waiting after the time bound"
@@ -281,5 +298,6 @@ def test_how_many_learners_each_server_holds(room, llm):
     room_at_8, course_at_8 = by[("llama-server", 8)], by[("course server", 8)]
     assert room_at_8.served >= 0.95 * room_at_8.requests, room_at_8.line()
     # Decoding several requests at once must serve the room faster than one at a time.
+    assert decode["llama-server"] > decode["course server"], decoded
     assert room_at_8.served / room_at_8.elapsed_s > course_at_8.served / course_at_8.elapsed_s, \
         f"{room_at_8.line()}\n{course_at_8.line()}"
