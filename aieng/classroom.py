@@ -190,9 +190,12 @@ class LoadReport:
     def tokens_per_s(self) -> float:
         return self.completion_tokens / self.elapsed_s if self.elapsed_s else 0.0
 
-    def holds(self, p95_limit_s: float) -> bool:
-        """Every learner got answers (at least 95% of requests served) and 95% of them within the limit."""
-        return self.requests >= self.learners and self.served >= 0.95 * self.requests and self.p95_s <= p95_limit_s
+    def holds(self, limit_s: float) -> bool:
+        """Every learner got answers (at least 95% of requests served), the median within the limit.
+
+        The median, not the 95th percentile: a step of a bounded test serves a dozen or two requests, and their
+        95th percentile is then the single slowest one."""
+        return self.requests >= self.learners and self.served >= 0.95 * self.requests and self.median_s <= limit_s
 
     def error_kinds(self) -> dict[str, int]:
         return dict(Counter(f"{type(e).__name__} {getattr(e, 'status_code', '')}".strip() for e in self.errors))
@@ -264,21 +267,23 @@ def _read_lines(path: str) -> list[str]:
         return []
 
 
-def table(reports: list[LoadReport], p95_limit_s: float) -> str:
+def table(reports: list[LoadReport], limit_s: float) -> str:
     """A Markdown table of load runs, one row each, and the most learners each server held."""
     rows = ["| server | learners | requests | served | median (s) | p95 (s) | tokens/s | errors | holds |",
             "|---|---|---|---|---|---|---|---|---|"]
     for r in reports:
-        held_here = "yes" if r.holds(p95_limit_s) else "no"
+        held_here = "yes" if r.holds(limit_s) else "no"
         rows.append(f"| {r.server} | {r.learners} | {r.requests} | {r.served} | {r.median_s:.2f} | {r.p95_s:.2f} | "
                     f"{r.tokens_per_s:.0f} | {len(r.errors)} | {held_here} |")
     held = {}
     for r in reports:
         held.setdefault(r.server, 0)
-        if r.holds(p95_limit_s):
+        if r.holds(limit_s):
             held[r.server] = max(held[r.server], r.learners)
     summary = "; ".join(f"{name} held {n} learners" for name, n in held.items())
-    return "\n".join(rows) + f"\n\nHolds: at least 95% served and p95 <= {p95_limit_s:.0f} s. {summary}."
+    rule = (f"at least 95% of requests served and the median reply within {limit_s:.0f} s, "
+            "every learner sending one request after another")
+    return "\n".join(rows) + f"\n\nHolds: {rule}. {summary}."
 
 
 if __name__ == "__main__":  # `make serve-llama`: python -m aieng.classroom HOST PORT

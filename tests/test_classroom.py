@@ -35,7 +35,7 @@ LEVELS = (1, 4, 8, 16)
 LOAD_S = 30.0
 MAX_PER_LEARNER = 8
 DECODE_REQUESTS, DECODE_TOKENS = 8, 128  # plain decoding throughput: 8 requests at once
-P95_LIMIT_S = 15.0  # a learner waits at most this long for 95% of replies: the room still "holds"
+LIMIT_S = 15.0  # the median reply within this while every learner sends one after another: the room "holds"
 
 
 # Quick tests: no model ---------------------------------------------------------------------------------------
@@ -138,7 +138,7 @@ def test_the_load_helper_is_bounded_and_counts_every_outcome(stand_in, monkeypat
     assert len(report.errors) == _StandIn.count // 3 and all(classroom.is_clear(e) for e in report.errors)
     assert report.completion_tokens == 7 * report.served
     assert 0.2 <= report.median_s < 1.0 and report.p95_s >= report.median_s
-    assert not report.holds(p95_limit_s=10)  # a third failed: fewer than 95% served
+    assert not report.holds(limit_s=10)  # a third failed: fewer than 95% served
     assert "stand-in" in classroom.table([report], 10) and "held 0 learners" in classroom.table([report], 10)
 
     monkeypatch.setattr(_StandIn, "STATUS", 500)  # a bare server error is not one a learner can act on
@@ -155,9 +155,10 @@ def test_the_load_helper_refuses_too_few_requests():
 
 
 def test_holding_means_served_within_the_limit():
-    fast = classroom.LoadReport("s", learners=2, elapsed_s=10, latencies_s=[1.0, 1.2, 1.5, 2.0])
+    fast = classroom.LoadReport("s", learners=2, elapsed_s=10, latencies_s=[1.0, 1.2, 1.5, 30.0])
     slow = classroom.LoadReport("s", learners=2, elapsed_s=10, latencies_s=[1.0, 20.0, 21.0, 22.0])
-    assert fast.holds(5) and not slow.holds(5)
+    assert fast.holds(5) and not slow.holds(5)  # one slow reply of four does not decide it; most slow ones do
+    assert not classroom.LoadReport("s", learners=8, elapsed_s=10, latencies_s=[1.0] * 4).holds(5)  # < 1 each
     assert "held 2 learners" in classroom.table([fast, slow], 5)
 
 
@@ -278,7 +279,7 @@ def test_how_many_learners_each_server_holds(room, llm):
                                         load_s=LOAD_S, max_per_learner=MAX_PER_LEARNER, timeout_s=60)
             print(report.line())
             reports.append(report)
-    summary = classroom.table(reports, P95_LIMIT_S)
+    summary = classroom.table(reports, LIMIT_S)
     decoded = ", ".join(f"{name} {rate:.0f} tokens/s" for name, rate in decode.items())
     print(f"\n{summary}\nPlain chat, {DECODE_REQUESTS} requests at once: {decoded}")
     (ROOT / "docs" / "classroom-load.md").write_text(
