@@ -1,5 +1,6 @@
 # make lab   · set up if needed, start the model backend, open JupyterLab in workspace/ (or $AIENG_WORKSPACE)
-# make test  · set up if needed, run every test (unit tests, notebooks, learner copies)
+# make test  · set up if needed, run every test (unit tests, notebooks, learner copies), then build and check
+#              the site and slides of the executed course (make site, make slides: mk/site.mk)
 # make serve · run the local model server in the foreground    make stop · stop it
 # make test-fast · the tests that need no model server (a quick loop while developing)
 # make doctor · check the backend and each capability           make exercises · rebuild notebooks/
@@ -44,8 +45,11 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "Chromium is missing and cannot be installed here (needs root and apt-get): the browser test will skip."; fi
 
+# Then the site and the slides from the notebooks that run executed (build/executed/), and their checks.
 test: setup browser
 	AIENG_CHECKS_STRICT=1 $(BIN)/python -m pytest --durations=15
+	$(MAKE) site slides
+	AIENG_CHECKS_STRICT=1 $(BIN)/python -m pytest tests/test_site.py tests/test_slides.py -m site -q
 
 # Tests marked neither `model` (calls a model) nor `slow`, over tests/ only: under 2 minutes, no model server.
 test-fast: setup
