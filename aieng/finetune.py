@@ -28,12 +28,12 @@ from aieng import classic, data
 
 __all__ = [
     "SYSTEM_PROMPT", "MAX_WORDS", "DUPLICATE_SIMILARITY", "short_ticket", "routing_messages", "chat_example",
-    "feedback_examples", "near_duplicates", "build_sft_set", "device", "load_model", "label_first_tokens",
+    "feedback_examples", "near_duplicates", "build_sft_set", "device", "bf16_is_fast", "load_model", "label_first_tokens",
     "add_lora", "Batch", "FrozenBottom", "LikelihoodRouter",
 ]
 
 SYSTEM_PROMPT = "Route the support ticket to one queue."
-MAX_WORDS = 40  # a ticket's first 40 words (about 55 tokens): the queue shows early, and tokens are the cost
+MAX_WORDS = 64  # a ticket's first 64 words (more than half the tickets fit whole): every token costs compute
 DUPLICATE_SIMILARITY = 0.6  # TF-IDF cosine at or above which two tickets count as near-duplicates (data tests)
 
 
@@ -107,6 +107,27 @@ def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def bf16_is_fast() -> bool:
+    """Whether this machine computes in bfloat16 natively: a GPU that does, or a CPU with AVX512-BF16 or AMX.
+
+    There the frozen and trainable layers run their matrix products in bfloat16 (about twice as fast on
+    2 cores); the weights, the LoRA adapters and the cached states stay float32. Elsewhere, float32."""
+    import torch
+
+    if torch.cuda.is_available():
+        return bool(torch.cuda.is_bf16_supported())
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # an older or other torch build: stay in float32
+        return False
+
+
+def _autocast(enabled: bool) -> Any:
+    import torch
+
+    return torch.autocast(device(), dtype=torch.bfloat16, enabled=enabled)
+
+
 def load_model(path: str | Path | None = None) -> tuple[Any, Any]:
     """(tokenizer, model) from a GGUF file (default: the bundled SmolLM2-135M-Instruct), de-quantized
     to float32 by transformers, in eval mode, on `device()`. About 15 s on 2 cores."""
@@ -151,15 +172,20 @@ def add_lora(model: Any, *, rank: int = 16, top_layers: int = 8, alpha: int | No
 
 @dataclass(frozen=True)
 class Batch:
-    """Training examples as the trainable layers see them: hidden states (n, length, width) from the
-    frozen layers, the attention mask, and the answer's token ids (n, answer length; -100 = padding)."""
+    """Training examples for the trainable layers: each example's token ids (prompt and answer) and the
+    answer's token ids (n, answer length; -100 = padding). `states()` gives what the frozen layers
+    make of them, computed the first time it is asked for and then read from the cache."""
 
-    hidden: Any
-    mask: Any
+    frozen: FrozenBottom
+    rows: tuple[tuple[int, ...], ...]
     labels: Any
 
+    def states(self) -> tuple[Any, Any]:
+        """(hidden states (n, length, width) entering the first trainable layer, attention mask (n, length))."""
+        return self.frozen.hidden(self.rows)
+
     def __len__(self) -> int:
-        return int(self.hidden.shape[0])
+        return len(self.rows)
 
 
 def _left_pad(rows: Sequence[Sequence[int]], value: int) -> Any:
@@ -174,15 +200,18 @@ class FrozenBottom:
 
     Their output for a text never changes during training, so it is computed once per text
     (`hidden`), and each training step or scoring pass runs only the top layers: several times
-    cheaper on a CPU. Sequences are padded on the left, so every prompt ends at the last position."""
+    cheaper on a CPU. Sequences are padded on the left, so every prompt ends at the last position.
+    With `bf16` (default: `bf16_is_fast()`) the layers compute in bfloat16 under autocast."""
 
-    def __init__(self, model: Any, *, top_layers: int):
+    def __init__(self, model: Any, *, top_layers: int, bf16: bool | None = None):
         inner = model
         while not hasattr(inner, "layers"):  # peft model -> causal LM -> decoder stack
             inner = inner.model if hasattr(inner, "model") else inner.base_model
         self._decoder, self._layers, self._norm = inner, inner.layers, inner.norm
         self.cut = len(self._layers) - top_layers
         self._cache: dict[tuple[int, ...], Any] = {}  # token ids -> (length, width) states of the frozen layers
+        self.seconds = 0.0  # time spent running the frozen layers (each text once)
+        self.bf16 = bf16_is_fast() if bf16 is None else bf16
         if not 0 <= self.cut < len(self._layers):
             raise ValueError(f"top_layers must be between 1 and {len(self._layers)}; got {top_layers}.")
 
@@ -209,14 +238,19 @@ class FrozenBottom:
         import torch
         from torch import nn
 
+        import time
+
         dev = next(self._decoder.parameters()).device
         todo = list(dict.fromkeys(tuple(r) for r in token_rows if tuple(r) not in self._cache))
+        started = time.perf_counter()
         if todo:
             ids, mask = _left_pad(todo, 0).to(dev), _left_pad([[1] * len(r) for r in todo], 0).to(dev)
-            with torch.no_grad(), self._only(nn.ModuleList(list(self._layers)[:self.cut]), nn.Identity()):
+            with torch.no_grad(), _autocast(self.bf16), \
+                    self._only(nn.ModuleList(list(self._layers)[:self.cut]), nn.Identity()):
                 states = self._decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
-            for row, state in zip(todo, states):
+            for row, state in zip(todo, states.float()):
                 self._cache[row] = state[state.shape[0] - len(row):]
+            self.seconds += time.perf_counter() - started
         rows = [self._cache[tuple(r)] for r in token_rows]
         width = max(len(r) for r in rows)
         hidden = torch.stack([nn.functional.pad(r, (0, 0, width - len(r), 0)) for r in rows])
@@ -226,36 +260,36 @@ class FrozenBottom:
         """Next-token logits at the last `keep` positions (n, keep, vocab), running only the top layers."""
         from torch import nn
 
-        with self._only(nn.ModuleList(list(self._layers)[self.cut:]), self._norm):
-            return model(inputs_embeds=hidden, attention_mask=mask, use_cache=False, logits_to_keep=keep).logits
+        with _autocast(self.bf16), self._only(nn.ModuleList(list(self._layers)[self.cut:]), self._norm):
+            logits = model(inputs_embeds=hidden, attention_mask=mask, use_cache=False, logits_to_keep=keep).logits
+        return logits.float()
 
-    def batches(self, tokenizer: Any, sft: pd.DataFrame, *, batch_size: int = 8, seed: int = 0,
-                progress: bool = True) -> list[Batch]:
-        """The SFT set (`build_sft_set`) as shuffled batches, each through the frozen layers once."""
+    def batches(self, tokenizer: Any, sft: pd.DataFrame, *, batch_size: int = 8, seed: int = 0) -> list[Batch]:
+        """The SFT set (`build_sft_set`) as batches in shuffled order. Nothing runs yet: a batch goes
+        through the frozen layers the first time training uses it (once; later epochs read the cache).
+
+        Examples of similar length share a batch (sorted by token count, ties in random order), so
+        little compute goes to padding; the order of the batches is shuffled with `seed`."""
         rows = sft.sample(frac=1, random_state=seed)
         encoded = []
         for messages in rows["messages"]:
             prompt = prompt_ids(tokenizer, messages[:-1])
             answer = tokenizer.encode(messages[-1]["content"] + tokenizer.eos_token, add_special_tokens=False)
-            encoded.append((prompt + answer, answer))
-        starts = range(0, len(encoded), batch_size)
-        if progress:
-            from tqdm.auto import tqdm
-
-            starts = tqdm(starts, desc="frozen layers", unit="batch")
-        out = []
-        for start in starts:
-            chunk = encoded[start:start + batch_size]
-            hidden, mask = self.hidden([ids for ids, _ in chunk])
-            out.append(Batch(hidden, mask, _left_pad([a for _, a in chunk], -100).to(hidden.device)))
-        return out
+            encoded.append((tuple(prompt + answer), answer))
+        encoded.sort(key=lambda pair: len(pair[0]))  # stable: equal lengths keep the shuffled order
+        chunks = [encoded[start:start + batch_size] for start in range(0, len(encoded), batch_size)]
+        np.random.default_rng(seed).shuffle(chunks)
+        dev = next(self._decoder.parameters()).device
+        return [Batch(self, tuple(ids for ids, _ in chunk), _left_pad([a for _, a in chunk], -100).to(dev))
+                for chunk in chunks]
 
     def loss(self, model: Any, batch: Batch) -> Any:
         """Cross-entropy of the answer tokens (the queue name and end of turn) given the prompt."""
         from torch import nn
 
+        hidden, mask = batch.states()
         n_answer = batch.labels.shape[1]
-        logits = self.logits(model, batch.hidden, batch.mask, keep=n_answer + 1)[:, :-1, :]
+        logits = self.logits(model, hidden, mask, keep=n_answer + 1)[:, :-1, :]
         return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.labels.reshape(-1),
                                            ignore_index=-100)
 
@@ -297,16 +331,18 @@ class LikelihoodRouter:
         import torch
 
         rows = [prompt_ids(self.tokenizer, routing_messages(t)) for t in texts]
+        order = np.argsort([len(r) for r in rows], kind="stable")  # similar lengths together: little padding
         switch = contextlib.nullcontext() if self.adapter or not hasattr(self.model, "disable_adapter") \
             else self.model.disable_adapter()
-        out = []
+        probabilities = np.zeros((len(rows), len(self._token_ids)), dtype=np.float32)
         self.model.eval()
         with torch.no_grad(), switch:
             for start in range(0, len(rows), self.batch_size):
-                hidden, mask = self.frozen.hidden(rows[start:start + self.batch_size])
+                chunk = order[start:start + self.batch_size]
+                hidden, mask = self.frozen.hidden([rows[i] for i in chunk])
                 logits = self.frozen.logits(self.model, hidden, mask)[:, -1, self._token_ids]
-                out.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
-        return np.concatenate(out)
+                probabilities[chunk] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        return probabilities
 
     def route(self, texts: Sequence[str]) -> list[Any]:
         """One Route per text: the most likely queue and its probability among the queues."""

@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -138,12 +138,15 @@ class FineTunedRouter:
     It sends the prompt the model was trained on. With `first_tokens` (each queue's first token,
     (id, text), from `finetune.label_first_tokens`) it reads one token restricted with `logit_bias`
     to those: the most likely queue label, as the notebook scores it in-process. Without, it reads
-    the short reply the model was trained to give, the queue name; any other reply routes to None."""
+    the short reply the model was trained to give, the queue name; any other reply routes to None.
+    `tokens` keeps (prompt tokens, completion tokens) of every call, as the endpoint counted them:
+    what a request costs where tokens are billed."""
 
     client: Any
     model: str
     first_tokens: dict[str, tuple[int, str]] | None = None
     labels_used: int = 0
+    tokens: list[tuple[int, int]] = field(default_factory=list, repr=False)
 
     @property
     def id(self) -> str:
@@ -162,5 +165,8 @@ class FineTunedRouter:
             completion = self.client.chat.completions.create(
                 model=self.model, messages=routing_messages(text), temperature=0, seed=0, **options)
             reply = completion.choices[0].message.content or ""
+            usage = getattr(completion, "usage", None)
+            if usage is not None:
+                self.tokens.append((int(usage.prompt_tokens), int(usage.completion_tokens)))
             routes.append(Route(queue=by_text.get(reply, by_text.get(reply.strip())), score=float("nan")))
         return routes

@@ -25,6 +25,12 @@ def test_sft_example():
     assert_no_solution_leak(wrong, CH08, "sft_example")
 
 
+def test_the_checked_ticket_is_longer_than_what_the_model_reads():
+    from aieng.checks import ch08
+
+    assert len(ch08._TICKET.split()) > finetune.MAX_WORDS + 20  # else a ticket left whole would pass exercise 8.1
+
+
 def test_sft_example_with_a_sentence_as_the_answer_is_refused():
     def chatty(text, queue):
         return finetune.chat_example(text, queue) | {"messages": [

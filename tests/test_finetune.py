@@ -94,7 +94,8 @@ def trained():
     tuned = finetune.add_lora(model, rank=16, top_layers=TOP_LAYERS)
     frozen = finetune.FrozenBottom(tuned, top_layers=TOP_LAYERS)
     sft = finetune.build_sft_set(data.stratified_sample(data.load_tickets("train"), N_EXAMPLES, seed=0))
-    batches = frozen.batches(tokenizer, sft, batch_size=8, progress=False)
+    batches = frozen.batches(tokenizer, sft, batch_size=8)
+    assert frozen.seconds == 0 and not frozen._cache  # nothing runs until training asks for a batch
     optimizer = torch.optim.AdamW([p for p in tuned.parameters() if p.requires_grad], lr=5e-3)
     losses = []
     for epoch in range(8):
@@ -106,14 +107,14 @@ def trained():
             optimizer.step()
             optimizer.zero_grad()
             losses.append(loss.item())
-    yield tokenizer, tuned, frozen, sft, losses
+    yield tokenizer, tuned, frozen, sft, losses, batches
     torch.set_num_threads(threads)
 
 
 @pytest.mark.model
 @pytest.mark.slow
 def test_training_lowers_the_loss_and_label_likelihood_routes_the_training_tickets(trained):
-    tokenizer, tuned, frozen, sft, losses = trained
+    tokenizer, tuned, frozen, sft, losses, batches = trained
     assert np.mean(losses[-6:]) < 0.3 * np.mean(losses[:6])
     tickets = pd.DataFrame({"id": range(len(sft)), "subject": sft["text"], "body": "", "intent": sft["queue"]})
     after = routers.evaluate(finetune.LikelihoodRouter(tuned, tokenizer, frozen, labels_used=len(sft)), tickets)
@@ -127,10 +128,23 @@ def test_training_lowers_the_loss_and_label_likelihood_routes_the_training_ticke
 
 @pytest.mark.model
 @pytest.mark.slow
+def test_batches_group_examples_of_similar_length_and_cover_the_set_once(trained):
+    tokenizer, tuned, frozen, sft, losses, batches = trained
+    assert sorted(len(b) for b in batches)[-1] == 8 and sum(len(b) for b in batches) == len(sft)
+    lengths = [[len(row) for row in b.rows] for b in batches]
+    assert sum(max(ls) - min(ls) for ls in lengths) < sum(max(ls) for ls in lengths) / 4  # little padding
+    assert [min(ls) for ls in lengths] != sorted(min(ls) for ls in lengths)  # the batch order is shuffled
+    hidden, mask = batches[0].states()
+    assert hidden.dtype.is_floating_point and str(hidden.dtype) == "torch.float32"
+    assert hidden.shape[:2] == mask.shape == (len(batches[0]), max(lengths[0])) and frozen.seconds > 0
+
+
+@pytest.mark.model
+@pytest.mark.slow
 def test_the_merged_gguf_keeps_untouched_tensors_and_orders_q_rows_as_llama_cpp(trained, tmp_path):
     import gguf
 
-    tokenizer, tuned, frozen, sft, losses = trained
+    tokenizer, tuned, frozen, sft, losses, batches = trained
     path = tuned_model.write_merged_gguf(tuned, "fine-tuned-test", path=tmp_path / "fine-tuned-test.gguf")
     base = {t.name: t for t in gguf.GGUFReader(str(local_server.model_path())).tensors}
     merged = {t.name: t for t in gguf.GGUFReader(str(path)).tensors}
@@ -151,7 +165,7 @@ def test_the_merged_gguf_keeps_untouched_tensors_and_orders_q_rows_as_llama_cpp(
 @pytest.fixture(scope="module")
 def served(trained, tmp_path_factory):
     """The tuned model merged, installed beside the bundled one on the course's local server."""
-    tokenizer, tuned, frozen, sft, losses = trained
+    tokenizer, tuned, frozen, sft, losses, batches = trained
     name = f"fine-tuned-test-{os.getpid()}"
     path = tuned_model.write_merged_gguf(tuned, name, path=tmp_path_factory.mktemp("gguf") / f"{name}.gguf")
     assert tuned_model.install(path) == name
@@ -162,7 +176,7 @@ def served(trained, tmp_path_factory):
 @pytest.mark.model
 @pytest.mark.slow
 def test_the_local_server_answers_with_the_tuned_model_by_name(llm, served, trained):
-    tokenizer, tuned, frozen, sft, losses = trained
+    tokenizer, tuned, frozen, sft, losses, batches = trained
     listed = [m.id for m in llm.client.models.list()]
     assert local_server.MODEL_NAME in listed and served in listed
     text = sft["text"].iloc[0]
@@ -179,7 +193,7 @@ def test_the_local_server_answers_with_the_tuned_model_by_name(llm, served, trai
 @pytest.mark.model
 @pytest.mark.slow
 def test_the_served_router_agrees_with_the_in_process_scoring(llm, served, trained):
-    tokenizer, tuned, frozen, sft, losses = trained
+    tokenizer, tuned, frozen, sft, losses, batches = trained
     texts = sft["text"].iloc[:12].tolist()  # tickets it was trained on: confident, so no near-ties between queues
     in_process = finetune.LikelihoodRouter(tuned, tokenizer, frozen, labels_used=len(sft)).route(texts)
     router = tuned_model.FineTunedRouter(llm.client, served, finetune.label_first_tokens(tokenizer), len(sft))
@@ -216,7 +230,8 @@ class _Replies:
 
         self.requests.append(request)
         content = self.replies.pop(0)
-        return SimpleNamespace(choices=[SimpleNamespace(message=SimpleNamespace(content=content))])
+        usage = SimpleNamespace(prompt_tokens=10 * len(self.requests), completion_tokens=1)
+        return SimpleNamespace(choices=[SimpleNamespace(message=SimpleNamespace(content=content))], usage=usage)
 
 
 def test_a_fine_tuned_router_from_its_spec_reads_queue_names_and_refuses_anything_else():
@@ -237,3 +252,15 @@ def test_a_fine_tuned_router_with_first_tokens_asks_for_one_biased_token():
     assert [r.queue for r in router.route(["a", "b"])] == ["payroll", None]
     request = client.requests[0]
     assert request["max_tokens"] == 1 and request["logit_bias"] == {str(i + 100): 100 for i in range(len(data.INTENTS))}
+    assert router.tokens == [(10, 1), (20, 1)]  # (prompt, completion) tokens of each call, as the endpoint counted
+
+
+def test_bf16_is_used_only_where_the_machine_computes_it_natively(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert finetune.bf16_is_fast() is False
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert finetune.bf16_is_fast() is True

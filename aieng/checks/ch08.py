@@ -13,7 +13,12 @@ __all__ = ["sft_example", "drop_near_duplicates", "lora_step"]
 
 _TICKET = ("Charged twice for March   Hi team, our card was charged two times for the March invoice of the Growth "
            "plan. Could you refund the second charge? We have been customers for four years and this never "
-           "happened before, so please look into it quickly because our accountant closes the books on Friday.")
+           "happened before, so please look into it quickly because our accountant closes the books on Friday. "
+           "Both charges show the same amount and the same date on our statement, and the invoice page lists only "
+           "one payment, which is why we think the second one is a mistake on your side rather than ours. We "
+           "already checked with the bank and they see two separate card payments to Ledgerloop, not a pending "
+           "authorisation that would drop off by itself. If you need the last four digits of the card or a copy "
+           "of the statement, tell me where to send it. Thanks a lot, Priya from the finance team.")
 
 
 def sft_example(fn: Callable[[str, str], dict]) -> Result:
