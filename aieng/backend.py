@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import openai
 
-from aieng import local_server
+from aieng import call_replay, local_server
 from aieng.errors import AiengError, EndpointAuthError, EndpointUnreachable, ModelNotChosen
 
 __all__ = ["Backend", "CourseClient", "connect", "describe_switch"]
@@ -92,7 +92,8 @@ def _install_short_errors() -> None:
 
 def _connect_local(*, verbose: bool) -> Backend:
     server = local_server.ensure_running()
-    client = CourseClient(base_url=server.base_url, api_key=server.api_key or "local", max_retries=0, timeout=300)
+    client = CourseClient(base_url=server.base_url, api_key=server.api_key or "local", max_retries=0, timeout=300,
+                          http_client=call_replay.http_client())
     client._course_hint = (
         f"The local server may have stopped or crashed (log: {server.log_path}). "
         "Run `backend.connect()` again to restart it, or `python -m aieng doctor`."
@@ -138,7 +139,8 @@ def _connect_remote(base_url: str) -> Backend:
             f"OPENAI_BASE_URL is set ({base_url}) but OPENAI_API_KEY is not. Set it to your key "
             "(any non-empty text for servers without keys), or unset OPENAI_BASE_URL to use the local model."
         )
-    client = CourseClient(base_url=base_url, api_key=api_key, max_retries=2, timeout=120)
+    client = CourseClient(base_url=base_url, api_key=api_key, max_retries=2, timeout=120,
+                          http_client=call_replay.http_client())
     client._course_hint = "Check OPENAI_BASE_URL (it usually ends in /v1) and that the server is running."
     model = _choose_model(client, base_url)
     return Backend(client=client, model=model, base_url=str(client.base_url).rstrip("/"), is_local=False)
