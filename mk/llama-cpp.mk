@@ -23,12 +23,18 @@ LLAMA_SERVER_BUILD := $(LLAMA_CPP_SRC)/build-server
 LLAMA_SERVER := $(LLAMA_SERVER_BUILD)/bin/llama-server
 LLAMA_SERVER_JOBS ?= 2
 
-$(LLAMA_SERVER): | $(LLAMA_CPP_SRC)/vendor/llama.cpp/convert_hf_to_gguf.py
-	cmake -S $(LLAMA_CPP_SRC)/vendor/llama.cpp -B $(LLAMA_SERVER_BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS) \
+# The machine's cmake; without one, PyPI's cmake wheel in the venv (a machine with no cmake still builds the room).
+CMAKE := $(or $(shell command -v cmake 2>/dev/null),$(BIN)/cmake)
+
+$(BIN)/cmake: | $(STAMP)
+	$(BIN)/python -m pip install --quiet "cmake==3.31.6"
+
+$(LLAMA_SERVER): | $(LLAMA_CPP_SRC)/vendor/llama.cpp/convert_hf_to_gguf.py $(CMAKE)
+	$(CMAKE) -S $(LLAMA_CPP_SRC)/vendor/llama.cpp -B $(LLAMA_SERVER_BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS) \
 		-DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF \
 		-DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
 		-DLLAMA_OPENSSL=OFF
-	cmake --build $(LLAMA_SERVER_BUILD) --config Release --target llama-server -j $(LLAMA_SERVER_JOBS)
+	$(CMAKE) --build $(LLAMA_SERVER_BUILD) --config Release --target llama-server -j $(LLAMA_SERVER_JOBS)
 	test -x $@
 
 .PHONY: llama-server
