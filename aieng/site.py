@@ -37,7 +37,7 @@ __all__ = ["SITE_DIR", "SiteBuild", "PageFacts", "read_page", "missing_message",
            "check_site", "rewrite_links", "main"]
 
 SITE_DIR = ROOT / "build" / "site"
-_TEMPLATES = Path(__file__).parent / "templates"
+_TEMPLATES = ROOT / "aieng" / "templates"  # the nbconvert templates of the pages
 _TRACEBACK = ("Traceback (most recent call last)", "\x1b[", "&#27;[", "&#x1b;[")
 _LINK = re.compile(r'\b(?P<attr>href|src)="(?P<url>[^"]*)"')
 _REMOTE_CSS = re.compile(r"""(?:@import\s+|url\()\s*["']?(?:https?:)?//[^)"';\s]*""")

@@ -37,7 +37,7 @@ __all__ = ["SLIDES_DIR", "CHOICES", "SlideChoices", "load_choices", "mark_slides
 
 SLIDES_DIR = ROOT / "build" / "slides"
 CHOICES = ROOT / "docs" / "instructor" / "slides.toml"
-_TEMPLATES = Path(__file__).parent / "templates"
+_TEMPLATES = ROOT / "aieng" / "templates"  # the nbconvert templates of the decks
 _HEADING = re.compile(r"^\s*(#{1,6})\s")
 
 
